@@ -37,7 +37,7 @@ ROOTFS="$WORK/rootfs"
 MIRROR=$(mirror)
 log "debootstrap bookworm from the host's apt mirror"
 debootstrap --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iputils-ping,ca-certificates,procps,curl,gnupg,sudo,openssh-server,netcat-openbsd \
+  --include=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,iputils-ping,ca-certificates,procps,curl,gnupg,sudo,openssh-server,netcat-openbsd,netbase \
   bookworm "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
 
 # The host's apt sources and settings, so the hosts install from the same place this machine does.
@@ -56,12 +56,15 @@ for unit in getty.target console-getty.service systemd-udevd.service systemd-ude
 done
 : >"$ROOTFS/etc/machine-id"
 rm -f "$ROOTFS/usr/sbin/policy-rc.d"
-# Host keys are made on first boot, so every lab host has its own.
+# Host keys are made on first boot (only then: a hardened host keeps the set it was given), so
+# every lab host has its own.
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*
 mkdir -p "$ROOTFS/etc/systemd/system/ssh.service.d"
 cat >"$ROOTFS/etc/systemd/system/ssh.service.d/hostkeys.conf" <<'UNIT'
 [Service]
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || /usr/bin/ssh-keygen -A'
+ExecStartPre=/usr/sbin/sshd -t
 UNIT
 # Like a fresh cloud server: root logs in with a key the lab injects at start.
 mkdir -p -m 0700 "$ROOTFS/root/.ssh"

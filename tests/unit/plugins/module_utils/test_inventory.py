@@ -1,0 +1,319 @@
+"""Unit tests for plugins/module_utils/_inventory.py (group addresses, CIDRs, ufw rule bookkeeping)."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.lmsops.stack.plugins.module_utils._inventory import (
+    canonical_cidr,
+    group_addresses,
+    is_cidr,
+    parse_ufw_tuples,
+    ufw_stale_rules,
+)
+
+
+def facts(address):
+    return {"ansible_facts": {"default_ipv4": {"address": address}}}
+
+
+HOSTVARS = {
+    "web1": facts("10.0.0.12"),
+    "web2": facts("10.0.0.2"),
+    "worker1": {"lmsops_private_address": "10.1.0.5", **facts("192.0.2.50")},
+    "aio": facts("10.0.0.2"),
+    "v6": {"lmsops_private_address": "FD00:0::0001"},
+    "nofacts": {},
+    "noroute": {"ansible_facts": {"default_ipv4": {}}},
+    "garbage": {"lmsops_private_address": "db.internal"},
+    "notstr": {"lmsops_private_address": 167772161},
+    "empty_private": {"lmsops_private_address": "", **facts("10.0.0.99")},
+}
+GROUPS = {
+    "all": sorted(HOSTVARS),
+    "web": ["web1", "web2"],
+    "workers": ["worker1"],
+    "aio": ["aio"],
+    "v6": ["v6"],
+    "empty": [],
+    "nofacts": ["nofacts"],
+    "noroute": ["noroute"],
+    "garbage": ["garbage"],
+    "notstr": ["notstr"],
+    "empty_private": ["empty_private"],
+    "ghost": ["not-in-hostvars"],
+}
+
+
+@pytest.mark.parametrize(
+    "from_groups, expected",
+    [
+        pytest.param(["web"], ["10.0.0.2", "10.0.0.12"], id="numeric-sort-not-lexical"),
+        pytest.param(["web", "workers"], ["10.0.0.2", "10.0.0.12", "10.1.0.5"], id="two-groups"),
+        pytest.param(["workers"], ["10.1.0.5"], id="private-address-wins-over-facts"),
+        pytest.param(["web", "aio", "web"], ["10.0.0.2", "10.0.0.12"], id="duplicates-removed"),
+        pytest.param(["v6", "web"], ["10.0.0.2", "10.0.0.12", "fd00::1"], id="ipv6-canonical-after-ipv4"),
+        pytest.param(["empty"], [], id="empty-group"),
+        pytest.param([], [], id="no-groups"),
+        pytest.param(("web",), ["10.0.0.2", "10.0.0.12"], id="tuple-of-groups"),
+        pytest.param(["empty_private"], ["10.0.0.99"], id="empty-private-address-falls-back"),
+    ],
+)
+def test_group_addresses(from_groups, expected):
+    assert group_addresses(HOSTVARS, GROUPS, from_groups) == expected
+
+
+@pytest.mark.parametrize(
+    "from_groups, error, match",
+    [
+        pytest.param(
+            ["nope"], ValueError, r"group\(s\) nope do not exist; existing groups: aio, all,", id="missing-group"
+        ),
+        pytest.param(["web", "nope", "zzz"], ValueError, r"nope, zzz do not exist", id="missing-groups-all-named"),
+        pytest.param(["nofacts"], ValueError, r"host 'nofacts'.*facts were not gathered", id="no-facts"),
+        pytest.param(["noroute"], ValueError, r"host 'noroute'.*no default_ipv4 address", id="no-default-route"),
+        pytest.param(
+            ["garbage"], ValueError, r"lmsops_private_address of host 'garbage' is not an IP address", id="bad-private"
+        ),
+        pytest.param(
+            ["notstr"], TypeError, r"lmsops_private_address of host 'notstr' must be a string", id="int-private"
+        ),
+        pytest.param(
+            ["ghost"], ValueError, r"host 'not-in-hostvars' is in a group but has no hostvars", id="no-hostvars"
+        ),
+        pytest.param("web", TypeError, r"from_groups must be a list", id="string-not-list"),
+        pytest.param(None, TypeError, r"from_groups must be a list", id="none"),
+        pytest.param([["web"]], TypeError, r"group names must be strings", id="nested-list"),
+    ],
+)
+def test_group_addresses_errors(from_groups, error, match):
+    with pytest.raises(error, match=match):
+        group_addresses(HOSTVARS, GROUPS, from_groups)
+
+
+def test_group_addresses_no_groups_at_all():
+    with pytest.raises(ValueError, match=r"existing groups: \(none\)"):
+        group_addresses({}, {}, ["web"])
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("10.0.0.0/8", True),
+        ("192.0.2.10", True),
+        ("192.0.2.10/32", True),
+        ("0.0.0.0/0", True),
+        ("::/0", True),
+        ("2001:db8::/32", True),
+        ("FD00::1", True),
+        ("10.0.0.0/255.0.0.0", True),
+        ("10.0.0.5/8", False),  # host bits set
+        ("10.0.0.0/33", False),
+        ("256.1.1.1", False),
+        ("10.1", False),
+        ("any", False),
+        ("", False),
+        (" 10.0.0.0/8", False),
+        ("10.0.0.0/8 ", False),
+        ("fe80::1%eth0", False),
+        ("example.com", False),
+        (None, False),
+        (167772160, False),
+        (["10.0.0.0/8"], False),
+    ],
+)
+def test_is_cidr(value, expected):
+    assert is_cidr(value) is expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("10.1.2.3/32", "10.1.2.3"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("0.0.0.0/0", "0.0.0.0/0"),
+        ("FD00:0:0::0002", "fd00::2"),
+        ("fd00::1/128", "fd00::1"),
+        ("2001:DB8:0::/48", "2001:db8::/48"),
+        ("10.0.0.0/255.255.0.0", "10.0.0.0/16"),
+    ],
+)
+def test_canonical_cidr(value, expected):
+    assert canonical_cidr(value) == expected
+
+
+@pytest.mark.parametrize("value", ["10.0.0.5/8", "any", "", None])
+def test_canonical_cidr_rejects(value):
+    with pytest.raises(ValueError, match="is not a valid CIDR"):
+        canonical_cidr(value)
+
+
+def hexc(text):
+    return text.encode("utf-8").hex()
+
+
+USER_RULES = "\n".join(
+    [
+        "*filter",
+        ":ufw-user-input - [0:0]",
+        "### RULES ###",
+        "",
+        "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=" + hexc("lmsops:ssh"),
+        "-A ufw-user-input -p tcp --dport 22 -j ACCEPT",
+        "### tuple ### allow tcp 3306 0.0.0.0/0 any 10.89.1.3 in comment=" + hexc("lmsops:mysql"),
+        "### tuple ### allow tcp 3306 0.0.0.0/0 any 10.89.1.9 in comment=" + hexc("lmsops:mysql"),
+        "### tuple ### allow tcp 3306 0.0.0.0/0 any 10.89.1.10 in comment=" + hexc("lmsops:mysqlx"),
+        "### tuple ### allow tcp 3306 0.0.0.0/0 any 10.89.1.11 in",
+        "### tuple ### limit udp 53 0.0.0.0/0 any 10.0.0.0/8 in comment=" + hexc("lmsops:rule dns"),
+        "### tuple ### allow any 80 0.0.0.0/0 any 0.0.0.0/0 in comment=" + hexc("lmsops:rule"),
+        "### tuple ### allow tcp 25 0.0.0.0/0 any 10.0.0.1 out comment=" + hexc("lmsops:rule"),
+        "### tuple ### allow tcp 8080 10.0.0.1 any 0.0.0.0/0 in comment=" + hexc("lmsops:rule"),
+        "### tuple ### allow tcp 2222 0.0.0.0/0 22 10.0.0.2 in comment=" + hexc("lmsops:rule"),
+        "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in_eth0 comment=" + hexc("lmsops:ssh"),
+        "### tuple ### route:allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=" + hexc("lmsops:ssh"),
+        "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in comment=" + hexc("lmsops:ssh"),
+        "### tuple ### allow tcp 9 0.0.0.0/0 any 0.0.0.0/0 in comment=zz",
+        "### tuple ### broken",
+        "### tuple ### allow tcp 22 ::/0 any ::/0 in comment=" + hexc("lmsops:ssh"),
+        "### tuple ### allow tcp 3306 ::/0 any fd00::5 in comment=" + hexc("lmsops:mysql"),
+        "### tuple ### allow any 80 ::/0 any ::/0 in comment=" + hexc("lmsops:rule"),
+    ]
+)
+
+
+def test_parse_ufw_tuples_fields():
+    rules = parse_ufw_tuples(USER_RULES)
+    assert rules[0] == {
+        "rule": "allow",
+        "proto": "tcp",
+        "port": "22",
+        "to": "0.0.0.0/0",
+        "from_port": "any",
+        "from": "0.0.0.0/0",
+        "direction": "in",
+        "comment": "lmsops:ssh",
+    }
+    assert [r["comment"] for r in rules if r["from"] == "10.89.1.11"] == [""]
+    assert [r["comment"] for r in rules if r["port"] == "9"] == [""]  # undecodable hex
+    assert sorted(r["direction"] for r in rules if r["port"] == "22") == ["in", "in", "in_eth0"]
+    assert len(rules) == 15  # route, application and broken lines skipped
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "### tuple ###", "-A ufw-user-input -j ACCEPT"])
+def test_parse_ufw_tuples_empty(text):
+    assert parse_ufw_tuples(text) == []
+
+
+def test_parse_ufw_tuples_rejects_non_text():
+    with pytest.raises(TypeError, match="must be text"):
+        parse_ufw_tuples(None)
+
+
+def ssh(src="any", rule="allow"):
+    return {"rule": rule, "from": src, "port": 22, "proto": "tcp", "comment": "lmsops:ssh"}
+
+
+def mysql(src):
+    return {"rule": "allow", "from": src, "port": 3306, "proto": "tcp"}
+
+
+def keys(stale):
+    return sorted((s["rule"], s["proto"], s["port"], s["from"], s["comment"]) for s in stale)
+
+
+@pytest.mark.parametrize(
+    "wanted, owners, expected",
+    [
+        pytest.param([mysql("10.89.1.3"), mysql("10.89.1.9"), mysql("fd00::5")], ["lmsops:mysql"], [], id="all-wanted"),
+        pytest.param(
+            [mysql("10.89.1.3")],
+            ["lmsops:mysql"],
+            [
+                ("allow", "tcp", "3306", "10.89.1.9", "lmsops:mysql"),
+                ("allow", "tcp", "3306", "fd00::5", "lmsops:mysql"),
+            ],
+            id="host-left-group",
+        ),
+        pytest.param(
+            [mysql("10.89.1.3/32"), mysql("10.89.1.9"), mysql("FD00:0::5")], "lmsops:mysql", [], id="canonical-forms"
+        ),
+        pytest.param(
+            [],
+            ["lmsops:mysql"],
+            [
+                ("allow", "tcp", "3306", "10.89.1.3", "lmsops:mysql"),
+                ("allow", "tcp", "3306", "10.89.1.9", "lmsops:mysql"),
+                ("allow", "tcp", "3306", "fd00::5", "lmsops:mysql"),
+            ],
+            id="withdrawn-exposure",
+        ),
+        pytest.param(
+            [
+                {"rule": "allow", "from": "10.89.1.3", "port": "3306", "proto": "udp"},
+                mysql("10.89.1.9"),
+                mysql("fd00::5"),
+            ],
+            ["lmsops:mysql"],
+            [("allow", "tcp", "3306", "10.89.1.3", "lmsops:mysql")],
+            id="proto-changed",
+        ),
+        pytest.param([ssh()], ["lmsops:ssh"], [], id="any-matches-both-families"),
+        pytest.param(
+            [ssh("0.0.0.0/0")], ["lmsops:ssh"], [("allow", "tcp", "22", "::/0", "lmsops:ssh")], id="ipv6-dropped"
+        ),
+        pytest.param(
+            [ssh("any", rule="limit")],
+            ["lmsops:ssh"],
+            [("allow", "tcp", "22", "0.0.0.0/0", "lmsops:ssh"), ("allow", "tcp", "22", "::/0", "lmsops:ssh")],
+            id="allow-became-limit",
+        ),
+        pytest.param(
+            [
+                {"rule": "limit", "from": "10.0.0.0/8", "port": 53, "proto": "udp"},
+                {"rule": "allow", "from": "any", "port": 80, "proto": "any"},
+            ],
+            ["lmsops:rule"],
+            [("allow", "tcp", "2222", "10.0.0.2", "lmsops:rule")],  # has a source port: not wanted
+            id="owner-prefix-with-space",
+        ),
+        pytest.param(
+            [],
+            ["lmsops:rule"],
+            [
+                ("allow", "any", "80", "0.0.0.0/0", "lmsops:rule"),
+                ("allow", "any", "80", "::/0", "lmsops:rule"),
+                ("allow", "tcp", "2222", "10.0.0.2", "lmsops:rule"),
+                ("limit", "udp", "53", "10.0.0.0/8", "lmsops:rule dns"),
+            ],
+            id="skips-outgoing-and-destination-rules",
+        ),
+        pytest.param([], ["lmsops:nothing"], [], id="nothing-owned"),
+        pytest.param([], ["lmsops:mysq"], [], id="owner-is-not-a-bare-prefix"),
+    ],
+)
+def test_ufw_stale_rules(wanted, owners, expected):
+    assert keys(ufw_stale_rules(USER_RULES, wanted, owners)) == sorted(expected)
+
+
+def test_ufw_stale_rules_delete_args():
+    stale = ufw_stale_rules(USER_RULES, [], ["lmsops:rule"])
+    by_port = {s["port"]: s for s in stale}
+    assert by_port["2222"]["from_port"] == "22"
+    assert by_port["53"]["from_port"] is None
+
+
+@pytest.mark.parametrize(
+    "wanted, owners, match",
+    [
+        pytest.param([mysql("10.0.0.5/8")], ["lmsops:mysql"], "is not a valid CIDR", id="bad-source"),
+        pytest.param(
+            [{"from": "any", "port": 1}], ["lmsops:mysql"], "wanted rule #0 must be a dict", id="missing-keys"
+        ),
+        pytest.param(["allow 22"], ["lmsops:mysql"], "wanted rule #0 must be a dict", id="not-a-dict"),
+        pytest.param([], [], "owners must name at least one comment", id="no-owner"),
+        pytest.param([], [""], "owners must name at least one comment", id="empty-owner"),
+    ],
+)
+def test_ufw_stale_rules_errors(wanted, owners, match):
+    with pytest.raises(ValueError, match=match):
+        ufw_stale_rules(USER_RULES, wanted, owners)
