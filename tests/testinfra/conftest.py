@@ -62,6 +62,10 @@ class Lab:
             self._hosts[name] = testinfra.get_host(f"podman://{name}")
         return self._hosts[name]
 
+    def name_of(self, host: testinfra.host.Host) -> str:
+        """The inventory name of a testinfra host (the container name is the inventory name)."""
+        return host.backend.get_hostname()
+
     def outside(self, *groups: str) -> list[str]:
         """Hosts in none of the given groups."""
         return [n for n in self.names if not set(self.groups_of(n)) & set(groups)]
@@ -91,4 +95,4 @@ def lab() -> Lab:
 @pytest.fixture()
 def groups(host, lab: Lab) -> list[str]:
     """The inventory groups of the host under test."""
-    return lab.groups_of(host.backend.get_hostname())
+    return lab.groups_of(lab.name_of(host))

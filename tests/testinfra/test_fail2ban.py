@@ -40,16 +40,6 @@ def _ignored(host, jail: str, address: str) -> bool:
     return False
 
 
-def _all(lab) -> list[str]:
-    return list(getattr(lab, "names", None) or lab.hosts_in("all"))
-
-
-def _name(host, lab) -> str:
-    names = set(_all(lab))
-    name = host.backend.get_hostname()
-    return name if name in names else host.check_output("hostname -s")
-
-
 def test_fail2ban_running_and_enabled(host):
     service = host.service("fail2ban")
     assert service.is_running
@@ -70,10 +60,10 @@ def test_sshd_jail_uses_the_journal(host):
 
 
 def test_failed_ssh_logins_get_the_client_banned(host, lab):
-    target = _name(host, lab)
+    target = lab.name_of(host)
     target_address = lab.address(target)
     clients = [
-        name for name in _all(lab)
+        name for name in lab.names
         if name != target and not _ignored(host, "sshd", lab.address(name))
     ]
     if not clients:

@@ -40,19 +40,9 @@ def _sshd_t(host) -> dict[str, list[str]]:
     return config
 
 
-def _all(lab) -> list[str]:
-    return list(getattr(lab, "names", None) or lab.hosts_in("all"))
-
-
-def _name(host, lab) -> str:
-    names = set(_all(lab))
-    name = host.backend.get_hostname()
-    return name if name in names else host.check_output("hostname -s")
-
-
 def _other(host, lab) -> str:
-    me = _name(host, lab)
-    others = [name for name in _all(lab) if name != me]
+    me = lab.name_of(host)
+    others = [name for name in lab.names if name != me]
     if not others:
         pytest.skip("needs a second lab host as SSH client")
     return others[0]
@@ -118,7 +108,7 @@ def test_moduli_are_at_least_3072_bits(host):
 
 def test_password_login_refused_and_only_publickey_offered(host, lab):
     client = lab.get_host(_other(host, lab))
-    address = lab.address(_name(host, lab))
+    address = lab.address(lab.name_of(host))
     port = _sshd_t(host)["port"][0]
     result = client.run(
         f"ssh -v {SSH_OPTS} -p {port} -o PreferredAuthentications=password,keyboard-interactive "
