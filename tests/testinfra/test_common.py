@@ -101,4 +101,4 @@ def test_core_dumps_banner_modules(host):
     assert re.search(r"^\*\s+hard\s+core\s+0$", limits, re.MULTILINE)
     assert host.file("/etc/systemd/coredump.conf.d/90-lmsops.conf").contains("^Storage=none$")
     assert host.file("/etc/issue.net").contains("Authorised access only")
-    assert host.file("/etc/modprobe.d/lmsops-blacklist.conf").contains("^install usb-storage /bin/false$")
+    assert host.file("/etc/modprobe.d/lmsops-blacklist.conf").contains("^install usb-storage /bin/true$")

@@ -1,0 +1,51 @@
+"""Which packages an apt task would have to touch, from the `package_facts` of the same run.
+
+site.yml reads the installed packages once per host; each role's apt task runs only when one of its
+packages is missing (or, for removals, still present). Without package facts (a role used on its own)
+every package counts as missing, so apt always runs: skipping is an optimisation, never a guess.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+
+def _names(wanted: Any) -> list[str]:
+    if isinstance(wanted, str) or not isinstance(wanted, Sequence):
+        raise TypeError(f"expected a list of package names, got {type(wanted).__name__}")
+    for name in wanted:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"package names must be non-empty strings, got {name!r}")
+    return list(wanted)
+
+
+def _installed(facts: Any) -> Mapping[str, Any] | None:
+    if not isinstance(facts, Mapping):
+        raise TypeError(f"expected ansible_facts (a mapping), got {type(facts).__name__}")
+    packages = facts.get("packages")
+    if packages is None:
+        return None
+    if not isinstance(packages, Mapping):
+        raise TypeError(f"ansible_facts['packages'] must be a mapping, got {type(packages).__name__}")
+    return packages
+
+
+def missing(wanted: Any, facts: Any) -> list[str]:
+    """The wanted packages not installed; all of them when the facts hold no package list.
+
+    A name with a version or release pin (``nginx=1.22*``, ``foo/bookworm-backports``) always counts
+    as missing: only apt can tell whether the pin is satisfied.
+    """
+    names = _names(wanted)
+    installed = _installed(facts)
+    if installed is None:
+        return names
+    return [n for n in names if any(c in n for c in "=/*<>") or n not in installed]
+
+
+def present(unwanted: Any, facts: Any) -> list[str]:
+    """The unwanted packages still installed; all of them when the facts hold no package list."""
+    names = _names(unwanted)
+    installed = _installed(facts)
+    if installed is None:
+        return names
+    return [n for n in names if n in installed]
