@@ -26,6 +26,20 @@ def ufw_stale_rules(user_rules: Any, wanted: Any, owners: Any) -> list:
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def ufw_missing_rules(user_rules: Any, wanted: Any) -> list:
+    try:
+        return _inventory.ufw_missing_rules(user_rules, wanted)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def ufw_settings(text: Any) -> dict:
+    try:
+        return _inventory.ufw_settings(text)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 class FilterModule:
     """lmsops.stack address and ufw filters."""
 
@@ -34,4 +48,6 @@ class FilterModule:
             "group_addresses": group_addresses,
             "is_cidr": is_cidr,
             "ufw_stale_rules": ufw_stale_rules,
+            "ufw_missing_rules": ufw_missing_rules,
+            "ufw_settings": ufw_settings,
         }

@@ -223,3 +223,82 @@ def ufw_stale_rules(user_rules: str, wanted: Iterable[Mapping[str, Any]], owners
             }
         )
     return stale
+
+
+def _wanted_key(index: int, rule: Any) -> tuple[str, str, str, tuple[str, ...], str]:
+    try:
+        action, source, port, proto = rule["rule"], rule.get("from", "any"), rule["port"], rule["proto"]
+    except (KeyError, TypeError, AttributeError):
+        raise ValueError(f"wanted rule #{index} must be a dict with rule, port and proto: {rule!r}") from None
+    return str(action), str(proto), str(port), _canonical_source(source), str(rule.get("comment") or "")
+
+
+def ufw_missing_rules(user_rules: str, wanted: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """The wanted rules ufw does not hold yet (or holds with another comment), in the order given.
+
+    A rule from ``any`` counts as held when either family's tuple (``0.0.0.0/0`` or ``::/0``) is
+    there: ufw writes the IPv6 one only when IPv6 filtering is on. Only rules to any destination
+    and from any source port are considered held, as the firewall role writes them.
+    """
+    held = set()
+    for rule in parse_ufw_tuples(user_rules):
+        if rule["direction"] == "in" and rule["to"] in ANY_SOURCES and rule["from_port"] == "any":
+            held.add((rule["rule"], rule["proto"], rule["port"], rule["from"], rule["comment"]))
+    missing = []
+    for index, rule in enumerate(wanted):
+        action, proto, port, sources, comment = _wanted_key(index, rule)
+        if not any((action, proto, port, src, comment) in held for src in sources):
+            missing.append(dict(rule))
+    return missing
+
+
+_UFW_POLICIES = {"DROP": "deny", "REJECT": "reject", "ACCEPT": "allow"}
+_UFW_DIRECTIONS = {
+    "DEFAULT_INPUT_POLICY": "incoming",
+    "DEFAULT_OUTPUT_POLICY": "outgoing",
+    "DEFAULT_FORWARD_POLICY": "routed",
+}
+
+
+def ufw_settings(text: str) -> dict:
+    """ufw's current settings from the text of ``/etc/default/ufw``, ``/etc/ufw/ufw.conf`` and
+    the first line of ``ufw status`` (other lines are ignored).
+
+    Returns ``installed`` (any of them was read), ``active`` (``Status: active``), ``enabled_at_boot``
+    (``ENABLED=yes``), ``ipv6`` (bool or None), ``logging`` (``off``, ``low`` … ``full``, or None) and
+    ``defaults`` (``incoming``/``outgoing``/``routed`` → ``allow``/``deny``/``reject`` or None), in
+    the terms ``community.general.ufw`` takes.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"ufw settings must be text, got {type(text).__name__}")
+    state: dict[str, Any] = {
+        "installed": False,
+        "active": False,
+        "enabled_at_boot": False,
+        "ipv6": None,
+        "logging": None,
+        "defaults": {"incoming": None, "outgoing": None, "routed": None},
+    }
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("Status:"):
+            state["installed"] = True
+            state["active"] = line.split(":", 1)[1].strip() == "active"
+            continue
+        if "=" not in line or line.startswith("#"):
+            continue
+        key, value = line.split("=", 1)
+        key, value = key.strip(), value.strip().strip("\"'")
+        if key in _UFW_DIRECTIONS:
+            state["installed"] = True
+            state["defaults"][_UFW_DIRECTIONS[key]] = _UFW_POLICIES.get(value.upper())
+        elif key == "IPV6":
+            state["installed"] = True
+            state["ipv6"] = value.lower() == "yes"
+        elif key == "ENABLED":
+            state["installed"] = True
+            state["enabled_at_boot"] = value.lower() == "yes"
+        elif key == "LOGLEVEL":
+            state["installed"] = True
+            state["logging"] = value.lower() or None
+    return state

@@ -49,3 +49,30 @@ def present(unwanted: Any, facts: Any) -> list[str]:
     if installed is None:
         return names
     return [n for n in names if n in installed]
+
+
+# The dpkg-query format parse_dpkg_status reads: status abbreviation, name, version, architecture.
+DPKG_QUERY_FORMAT = "${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n"
+
+
+def parse_dpkg_status(text: Any) -> dict[str, list[dict[str, str]]]:
+    """The installed packages in ``dpkg-query -W -f DPKG_QUERY_FORMAT`` output, shaped like the
+    ``packages`` fact of ``ansible.builtin.package_facts`` (name → list of installed instances).
+
+    Only packages dpkg reports as installed (status abbreviation ``ii``, or ``hi`` when held) count:
+    removed packages whose configuration files remain (``rc``) and half-installed ones do not.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"dpkg-query output must be text, got {type(text).__name__}")
+    packages: dict[str, list[dict[str, str]]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 4:
+            raise ValueError(f"dpkg-query line {number} has {len(fields)} fields, expected 4: {line!r}")
+        status, name, version, arch = (f.strip() for f in fields)
+        if status[:2] not in ("ii", "hi") or not name:
+            continue
+        packages.setdefault(name, []).append({"name": name, "version": version, "arch": arch, "source": "apt"})
+    return packages

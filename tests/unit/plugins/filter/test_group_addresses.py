@@ -17,7 +17,7 @@ GROUPS = {"all": ["web1", "db1", "cache1"], "web": ["web1"], "db": ["db1"], "cac
 
 
 def test_registers_filters():
-    assert set(FILTERS) == {"group_addresses", "is_cidr", "ufw_stale_rules"}
+    assert set(FILTERS) == {"group_addresses", "is_cidr", "ufw_stale_rules", "ufw_missing_rules", "ufw_settings"}
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from ansible_collections.lmsops.stack.plugins.module_utils._inventory import (
     group_addresses,
     is_cidr,
     parse_ufw_tuples,
+    ufw_missing_rules,
+    ufw_settings,
     ufw_stale_rules,
 )
 
@@ -317,3 +319,107 @@ def test_ufw_stale_rules_delete_args():
 def test_ufw_stale_rules_errors(wanted, owners, match):
     with pytest.raises(ValueError, match=match):
         ufw_stale_rules(USER_RULES, wanted, owners)
+
+
+def W(port, source, comment, rule="allow", proto="tcp"):
+    return {"rule": rule, "from": source, "port": port, "proto": proto, "comment": comment}
+
+
+@pytest.mark.parametrize(
+    "wanted, expected_ports",
+    [
+        pytest.param([W(22, "any", "lmsops:ssh")], [], id="any-held-in-both-families"),
+        pytest.param([W(3306, "10.89.1.3", "lmsops:mysql")], [], id="single-address-held"),
+        pytest.param([W(3306, "10.89.1.3/32", "lmsops:mysql")], [], id="slash-32-is-the-address"),
+        pytest.param([W(3306, "FD00::5", "lmsops:mysql")], [], id="ipv6-canonical"),
+        pytest.param([W(3306, "10.89.1.4", "lmsops:mysql")], [3306], id="new-source"),
+        pytest.param([W(3306, "10.89.1.9", "lmsops:other")], [3306], id="other-comment-is-rewritten"),
+        pytest.param([W(3306, "10.89.1.11", "")], [], id="no-comment-held-without-one"),
+        pytest.param([W(53, "10.0.0.0/8", "lmsops:rule dns", rule="limit", proto="udp")], [], id="limit-udp"),
+        pytest.param([W(53, "10.0.0.0/8", "lmsops:rule dns", rule="allow", proto="udp")], [53], id="action-differs"),
+        pytest.param([W(53, "10.0.0.0/8", "lmsops:rule dns", rule="limit", proto="tcp")], [53], id="proto-differs"),
+        pytest.param([W(25, "10.0.0.1", "lmsops:rule")], [25], id="outgoing-rule-does-not-count"),
+        pytest.param([W(8080, "any", "lmsops:rule")], [8080], id="rule-to-one-destination-does-not-count"),
+        pytest.param([W(2222, "10.0.0.2", "lmsops:rule")], [2222], id="rule-from-a-source-port-does-not-count"),
+        pytest.param([W(9, "any", "zz")], [9], id="undecodable-comment-is-empty"),
+        pytest.param(
+            [W(80, "any", "lmsops:rule", proto="any"), W(443, "any", "lmsops:rule"), W(22, "any", "lmsops:ssh")],
+            [443],
+            id="order-kept-only-missing",
+        ),
+        pytest.param([], [], id="nothing-wanted"),
+    ],
+)
+def test_ufw_missing_rules(wanted, expected_ports):
+    assert [r["port"] for r in ufw_missing_rules(USER_RULES, wanted)] == expected_ports
+
+
+def test_ufw_missing_rules_empty_file_and_copies():
+    wanted = [W(22, "any", "lmsops:ssh")]
+    missing = ufw_missing_rules("", wanted)
+    assert missing == wanted and missing[0] is not wanted[0]
+
+
+@pytest.mark.parametrize(
+    "wanted, match",
+    [
+        pytest.param([{"rule": "allow", "port": 22}], "wanted rule #0", id="no-proto"),
+        pytest.param(["allow 22"], "wanted rule #0", id="not-a-dict"),
+        pytest.param([W(22, "10.0.0.300", "x")], "not a valid CIDR", id="bad-source"),
+    ],
+)
+def test_ufw_missing_rules_errors(wanted, match):
+    with pytest.raises(ValueError, match=match):
+        ufw_missing_rules(USER_RULES, wanted)
+
+
+UFW_FILES = """\
+# /etc/default/ufw
+IPV6=yes
+DEFAULT_INPUT_POLICY="DROP"
+DEFAULT_OUTPUT_POLICY="ACCEPT"
+DEFAULT_FORWARD_POLICY="REJECT"
+DEFAULT_APPLICATION_POLICY="SKIP"
+# /etc/ufw/ufw.conf
+ENABLED=yes
+LOGLEVEL=low
+Status: active
+"""
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        pytest.param(
+            UFW_FILES,
+            {"installed": True, "active": True, "enabled_at_boot": True, "ipv6": True, "logging": "low",
+             "defaults": {"incoming": "deny", "outgoing": "allow", "routed": "reject"}},
+            id="debian-converged",
+        ),
+        pytest.param(
+            "IPV6=no\nENABLED=no\nLOGLEVEL=off\nDEFAULT_INPUT_POLICY=ACCEPT\nStatus: inactive\n",
+            {"installed": True, "active": False, "enabled_at_boot": False, "ipv6": False, "logging": "off",
+             "defaults": {"incoming": "allow", "outgoing": None, "routed": None}},
+            id="fresh-and-unquoted",
+        ),
+        pytest.param(
+            "",
+            {"installed": False, "active": False, "enabled_at_boot": False, "ipv6": None, "logging": None,
+             "defaults": {"incoming": None, "outgoing": None, "routed": None}},
+            id="not-installed",
+        ),
+        pytest.param(
+            "#ENABLED=yes\nDEFAULT_INPUT_POLICY=\"BOGUS\"\nLOGLEVEL=\nnoise line\n",
+            {"installed": True, "active": False, "enabled_at_boot": False, "ipv6": None, "logging": None,
+             "defaults": {"incoming": None, "outgoing": None, "routed": None}},
+            id="comments-unknown-policy-empty-level",
+        ),
+    ],
+)
+def test_ufw_settings(text, expected):
+    assert ufw_settings(text) == expected
+
+
+def test_ufw_settings_not_text():
+    with pytest.raises(TypeError, match="must be text"):
+        ufw_settings(None)

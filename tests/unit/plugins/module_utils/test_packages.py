@@ -51,3 +51,41 @@ def test_present(unwanted, facts, expected):
 def test_bad_input(func, wanted, facts, error, match):
     with pytest.raises(error, match=match):
         func(wanted, facts)
+
+
+DPKG = (
+    "ii \tufw\t0.36.2-1\tall\n"
+    "ii \tlibc6\t2.36-9+deb12u9\tamd64\n"
+    "ii \tlibc6\t2.36-9+deb12u9\ti386\n"
+    "hi \tnginx\t1.22.1-9\tamd64\n"
+    "rc \ttelnet\t0.17+2.4-2\tamd64\n"
+    "iU \tbroken\t1.0\tamd64\n"
+    "un \tghost\t\t\n"
+    "\n"
+)
+
+
+def test_parse_dpkg_status():
+    packages = _packages.parse_dpkg_status(DPKG)
+    assert sorted(packages) == ["libc6", "nginx", "ufw"]
+    assert packages["ufw"] == [{"name": "ufw", "version": "0.36.2-1", "arch": "all", "source": "apt"}]
+    assert [p["arch"] for p in packages["libc6"]] == ["amd64", "i386"]
+    # The parsed facts feed the filters as package_facts' do.
+    assert _packages.missing(["ufw", "telnet", "nginx"], {"packages": packages}) == ["telnet"]
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "match"),
+    [
+        (None, TypeError, "must be text"),
+        ("ii ufw 0.36 all\n", ValueError, "line 1 has 1 fields"),
+        ("ii \tufw\t0.36\n", ValueError, "line 1 has 3 fields"),
+    ],
+)
+def test_parse_dpkg_status_bad_input(text, error, match):
+    with pytest.raises(error, match=match):
+        _packages.parse_dpkg_status(text)
+
+
+def test_parse_dpkg_status_empty():
+    assert _packages.parse_dpkg_status("") == {}
