@@ -29,6 +29,7 @@ class Lab:
     """The hosts under test, their groups and their addresses, read from the inventory once."""
 
     def __init__(self, source: str) -> None:
+        self.source = source
         env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
         exe = ROOT / ".venv" / "bin" / "ansible-inventory"
         out = subprocess.run(
@@ -43,6 +44,22 @@ class Lab:
                 continue
             self._groups[group] = sorted(body.get("hosts", []))
         self._hosts: dict[str, testinfra.host.Host] = {}
+
+    def playbook(self, playbook: str, *args: str, callback: str | None = None,
+                 timeout: int = 900) -> subprocess.CompletedProcess:
+        """Run a playbook of this repository against the hosts under test, with the configuration
+        they were converged with (Molecule's generated ansible.cfg, else the repository's)."""
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+        ephemeral = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
+        env["ANSIBLE_CONFIG"] = str(Path(ephemeral) / "ansible.cfg") if ephemeral else str(ROOT / "ansible.cfg")
+        env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections"))
+        if callback:
+            env["ANSIBLE_STDOUT_CALLBACK"] = callback
+        exe = ROOT / ".venv" / "bin" / "ansible-playbook"
+        return subprocess.run(
+            [str(exe), "-i", self.source, str(ROOT / playbook), *args],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout,
+        )
 
     @cached_property
     def names(self) -> list[str]:

@@ -2,13 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 BAD_INPUT = [
     # (extra vars, the variable the message must name, what the message must say is allowed)
@@ -22,23 +17,6 @@ BAD_INPUT = [
     # The fleet as a whole: the PHP and queue workers could open more connections than the database takes.
     ({"mysql_max_connections": 5}, "max_connections 5", "below the"),
 ]
-
-
-def _site(extra: dict) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
-    mol_inv = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if mol_inv:
-        inventory = str(Path(mol_inv).parent)
-        env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
-    else:
-        inventory = os.environ.get("LMSOPS_TEST_INVENTORY", str(ROOT / "inventories" / "lab" / "hosts.yml"))
-        env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections"))
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    return subprocess.run(
-        [str(exe), "-i", inventory, str(ROOT / "playbooks" / "site.yml"), "-e", json.dumps(extra)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
-    )
 
 
 def _failures(report: dict) -> list[str]:
@@ -55,8 +33,8 @@ def _failures(report: dict) -> list[str]:
 
 
 @pytest.mark.parametrize(("extra", "variable", "allowed"), BAD_INPUT, ids=[b[1].split()[0] for b in BAD_INPUT])
-def test_bad_input_fails_before_any_change(extra: dict, variable: str, allowed: str) -> None:
-    res = _site(extra)
+def test_bad_input_fails_before_any_change(lab, extra: dict, variable: str, allowed: str) -> None:
+    res = lab.playbook("playbooks/site.yml", "-e", json.dumps(extra), callback="ansible.posix.json")
     assert res.returncode != 0, f"site.yml accepted {extra}:\n{res.stdout[-3000:]}"
     report = json.loads(res.stdout[res.stdout.index("{"):])
     msgs = _failures(report)
