@@ -9,25 +9,16 @@ hosts therefore carry these two packages afterwards (re-run `scripts/lab up` for
 """
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _lab import load_lab
+
 ROOT = Path(__file__).resolve().parent.parent
-LAB = ROOT / "scripts" / "lab"
 BARE = "bench-bare"
-
-
-def load_lab():
-    loader = importlib.machinery.SourceFileLoader("lab", str(LAB))
-    spec = importlib.util.spec_from_loader("lab", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
 def pexec(name: str, script: str, check: bool = True) -> str:

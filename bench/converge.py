@@ -22,40 +22,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _lab import load_lab
+
 ROOT = Path(__file__).resolve().parent.parent
-LAB = ROOT / "scripts" / "lab"
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
 
 
-def lab(*args: str) -> None:
-    subprocess.run([str(LAB), *args], check=True)
-
-
 def lab_hosts():
     """The lab shape from the inventory, through scripts/lab's own functions."""
-    import importlib.machinery
-    import importlib.util
-
-    loader = importlib.machinery.SourceFileLoader("lab", str(LAB))
-    spec = importlib.util.spec_from_loader("lab", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
+    mod = load_lab()
     hosts, _, network, subnet = mod.lab_shape(mod.lab_inventory())
     return hosts, network, subnet, mod
 
 
 def playbook(mod, path: str) -> tuple[float, str]:
-    cmd = [str(mod.VENV_BIN / "ansible-playbook"), "-i", str(mod.LAB_INVENTORY), str(ROOT / path)]
-    start = time.monotonic()
-    res = subprocess.run(cmd, text=True, capture_output=True, env=mod.ansible_env(), cwd=ROOT)
-    took = time.monotonic() - start
-    if res.returncode != 0:
-        sys.stdout.write(res.stdout[-4000:])
-        raise SystemExit(f"{path} failed")
-    return took, res.stdout
+    return mod.run_playbook(path, capture=True)
 
 
 def recap(out: str) -> dict[str, dict[str, int]]:
