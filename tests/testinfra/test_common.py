@@ -81,6 +81,14 @@ def test_login_defs(host):
         assert re.search(pattern, defs, re.MULTILINE), pattern
 
 
+def test_idle_shell_timeout(host):
+    # A login shell of the admin user gets a read-only TMOUT: it cannot be unset to keep a shell open.
+    out = host.run("su - ops -s /bin/bash -c 'echo $TMOUT; unset TMOUT 2>&1 || echo readonly'")
+    assert out.rc == 0, out.stderr
+    lines = out.stdout.split()
+    assert lines[0] == "900" and "readonly" in out.stdout
+
+
 def test_admin_sudo(host):
     sudoers = host.file("/etc/sudoers.d/lmsops-admins")
     assert sudoers.user == "root"

@@ -57,7 +57,7 @@ def test_sshd_running_and_enabled(host):
 def test_sshd_config_file(host):
     config = host.file("/etc/ssh/sshd_config")
     assert config.user == "root"
-    assert config.mode == 0o644
+    assert config.mode == 0o600
     directives = [line.split()[0].lower() for line in config.content_string.splitlines() if line.strip()
                   and not line.lstrip().startswith("#")]
     assert "include" not in directives  # drop-ins (cloud-init's) must not override the role
@@ -71,6 +71,7 @@ def test_effective_authentication_settings(host):
     assert config["pubkeyauthentication"] == ["yes"]
     assert config["permitemptypasswords"] == ["no"]
     assert config["maxauthtries"] == ["3"]
+    assert config["maxsessions"] == ["2"]
     assert config["allowgroups"] == ["lmsops-admins"]
     for switch in ("x11forwarding", "allowagentforwarding", "allowtcpforwarding", "compression",
                    "tcpkeepalive", "usedns", "permituserenvironment"):
