@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from functools import cached_property
 from pathlib import Path
@@ -60,6 +61,43 @@ class Lab:
             [str(exe), "-i", self.source, str(ROOT / playbook), *args],
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout,
         )
+
+    def template(self, hosts: list[str], expression: str) -> dict[str, object]:
+        """Each host's value of a Jinja expression, templated by Ansible with the inventory (so
+        lookups such as the lab's generated passwords resolve); a JSON value is decoded."""
+        if not hosts:
+            return {}
+        exe = ROOT / ".venv" / "bin" / "ansible"
+        env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+        env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections"))
+        proc = subprocess.run(
+            [str(exe) if exe.exists() else "ansible", "-i", self.source, ",".join(hosts),
+             "-m", "ansible.builtin.debug", "-a", f"msg={expression}"],
+            capture_output=True, text=True, env=env, check=False,
+        )
+        assert proc.returncode == 0, f"cannot template {expression!r} with ansible:\n" + proc.stderr[-2000:]
+        values: dict[str, object] = {}
+        for match in re.finditer(r"^(\S+) \| SUCCESS => (\{.*?^\})", proc.stdout, re.MULTILINE | re.DOTALL):
+            msg = json.loads(match.group(2))["msg"]
+            values[match.group(1)] = json.loads(msg) if isinstance(msg, str) else msg
+        return values
+
+    def capacity_plan(self, name: str, extra_groups: tuple[str, ...] = ()) -> dict:
+        """lmsops.stack.host_capacity for an inventory host, as the capacity role computes it: RAM and
+        CPUs from lmsops_memory_mb/lmsops_cpus, else read on the host as the hardware facts are;
+        settings from capacity_settings, else lmsops_capacity_settings."""
+        from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
+
+        hv = self.hostvars[name]
+        ram, cpus = hv.get("lmsops_memory_mb"), hv.get("lmsops_cpus")
+        if ram is None:  # ansible's memtotal_mb
+            ram = int(self.get_host(name).check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
+        if cpus is None:  # ansible's processor_vcpus
+            cpus = int(self.get_host(name).check_output("grep -c ^processor /proc/cpuinfo"))
+        settings = hv.get("capacity_settings") or hv.get("lmsops_capacity_settings") or {}
+        groups = sorted(set(self.groups_of(name)) | set(extra_groups))
+        return _capacity.host_capacity(int(ram), int(cpus), groups, settings)
 
     @cached_property
     def names(self) -> list[str]:

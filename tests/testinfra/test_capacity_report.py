@@ -23,15 +23,12 @@ def test_capacity_report(lab, tmp_path):
 def test_every_host_budget_fits_its_ram(lab):
     """What the roles were sized with: each host's parts never sum past its RAM minus the OS reserve
     (an all-in-one host splits its RAM between every service)."""
-    from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
-
     sized = [n for n in lab.names if "lmsops_memory_mb" in lab.hostvars[n] and "lmsops_cpus" in lab.hostvars[n]]
     if not sized:
         pytest.skip("no host of this inventory declares lmsops_memory_mb and lmsops_cpus")
     for name in sized:
-        hv = lab.hostvars[name]
-        ram, cpus = int(hv["lmsops_memory_mb"]), int(hv["lmsops_cpus"])
-        plan = _capacity.host_capacity(ram, cpus, lab.groups_of(name), hv.get("lmsops_capacity_settings"))
+        ram = int(lab.hostvars[name]["lmsops_memory_mb"])
+        plan = lab.capacity_plan(name)
         b = plan["budget"]
         parts = (b["other_mb"], b["workers_mb"], b["php_fpm_mb"], b["mysql_mb"], b["redis_mb"])
         assert all(p >= 0 for p in parts), (name, b)

@@ -11,20 +11,15 @@ assertion message.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
-import subprocess
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
+from test_firewall import probe
 
-ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
-PROBE_TIMEOUT_S = 3
 APP_GROUPS = ("web", "workers")
 
 
@@ -34,14 +29,6 @@ class Result(NamedTuple):
     rc: int
     out: str
     err: str
-
-
-def _inventory_source() -> str:
-    # The same choice as conftest.py: Molecule's inventory, LMSOPS_TEST_INVENTORY, the lab.
-    mol = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if mol:
-        return str(Path(mol).parent)
-    return os.environ.get("LMSOPS_TEST_INVENTORY", str(ROOT / "inventories" / "lab" / "hosts.yml"))
 
 
 def _db_hosts(lab) -> list[str]:
@@ -92,74 +79,19 @@ def _port(lab, name: str) -> int:
 @pytest.fixture(scope="session")
 def app_users(lab) -> dict[str, list[dict]]:
     """mysql_users of each db host, templated by Ansible (passwords included)."""
-    hosts = lab.hosts_in("db")
-    if not hosts:
-        return {}
-    exe = ROOT / ".venv" / "bin" / "ansible"
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections"))
-    proc = subprocess.run(
-        [str(exe) if exe.exists() else "ansible", "-i", _inventory_source(), ",".join(hosts),
-         "-m", "ansible.builtin.debug", "-a", "msg={{ mysql_users | default([]) | to_json }}"],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    assert proc.returncode == 0, "cannot template mysql_users with ansible (see its stderr):\n" + proc.stderr[-2000:]
-    users = {}
-    for match in re.finditer(r"^(\S+) \| SUCCESS => (\{.*?^\})", proc.stdout, re.MULTILINE | re.DOTALL):
-        msg = json.loads(match.group(2))["msg"]
-        users[match.group(1)] = json.loads(msg) if isinstance(msg, str) else msg
-    return users
-
-
-def _host_capacity(lab, name: str, extra_groups: tuple[str, ...] = ()) -> dict:
-    """lmsops.stack.host_capacity for an inventory host, from lmsops_memory_mb/lmsops_cpus or the host."""
-    hv = lab.hostvars[name]
-    ram = hv.get("lmsops_memory_mb")
-    cpus = hv.get("lmsops_cpus")
-    if ram is None or cpus is None:
-        host = lab.get_host(name)
-        if ram is None:  # ansible's memtotal_mb
-            ram = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
-        if cpus is None:  # ansible's processor_vcpus
-            cpus = int(host.check_output("grep -c ^processor /proc/cpuinfo"))
-    given = hv.get("capacity_plan")
-    settings = hv.get("lmsops_capacity_settings")
-    if settings is None and isinstance(given, dict) and "budget" not in given:
-        settings = given
-    groups = sorted(set(lab.groups_of(name)) | set(extra_groups))
-    return _capacity.host_capacity(int(ram), int(cpus), groups, settings)
+    return lab.template(lab.hosts_in("db"), "{{ mysql_users | default([]) | to_json }}")
 
 
 def _expected_max_connections(lab, db: str) -> int:
     override = lab.hostvars[db].get("mysql_max_connections")
     if override is not None:
         return int(override)
-    pools = [_host_capacity(lab, n)["php_fpm"] for n in lab.hosts_in("web")]
-    workers = [_host_capacity(lab, n)["queue_workers"] for n in lab.hosts_in("workers")]
+    pools = [lab.capacity_plan(n)["php_fpm"] for n in lab.hosts_in("web")]
+    workers = [lab.capacity_plan(n)["queue_workers"] for n in lab.hosts_in("workers")]
     return _capacity.mysql_max_connections(pools, workers)["max_connections"]
 
 
-# --------------------------------------------------------------------------------------------- probes
-def _probe(src, address: str, port: int) -> str:
-    """TCP-connect from host ``src``: "open", "refused" or "timeout" (a drop)."""
-    cmd = (
-        "start=$(date +%s%N); "
-        f"nc -z -v -w {PROBE_TIMEOUT_S} {address} {port} 2>&1; rc=$?; "
-        'echo "rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))"'
-    )
-    out = src.run(cmd).stdout
-    match = re.search(r"rc=(\d+) ms=(\d+)", out)
-    assert match, f"cannot read the probe's result: {out!r}"
-    if match.group(1) == "0":
-        return "open"
-    if "refused" in out.lower():
-        return "refused"
-    if int(match.group(2)) >= (PROBE_TIMEOUT_S - 0.5) * 1000 or "timed out" in out.lower():
-        return "timeout"
-    return f"other: {out.strip()}"
-
-
+# ------------------------------------------------------------------------------------------ app client
 @pytest.fixture(scope="module")
 def app_client_host(lab):
     """An app-tier host with the MariaDB client installed (apt, in this test only), or the db host."""
@@ -273,7 +205,7 @@ def test_sizes_follow_the_capacity_plan(lab):
         host = lab.get_host(db)
         pool, connections = _root_sql(host, "SELECT @@innodb_buffer_pool_size, @@max_connections").split()
         override = lab.hostvars[db].get("mysql_innodb_buffer_pool_size_mb")
-        capacity = _host_capacity(lab, db, ("db",))
+        capacity = lab.capacity_plan(db, ("db",))
         expected_pool = int(override) if override is not None else capacity["innodb"]["buffer_pool_size_mb"]
         assert int(pool) == expected_pool * MIB, f"{db}: buffer pool {int(pool) // MIB} MiB, plan {expected_pool} MiB"
         assert int(connections) == _expected_max_connections(lab, db), f"{db}: max_connections {connections}"
@@ -304,7 +236,7 @@ def test_db_port_dropped_for_hosts_outside_the_app_tier(lab):
     for db in _db_hosts(lab):
         allowed = _var(lab, db, "mysql_allowed_groups", list(APP_GROUPS))
         for src in (n for n in lab.outside(*allowed) if n != db):
-            outcome = _probe(lab.get_host(src), _bind_address(lab, db), _port(lab, db))
+            outcome = probe(lab.get_host(src), _bind_address(lab, db), _port(lab, db)).outcome
             assert outcome == "timeout", f"{db}:{_port(lab, db)} from {src} should be dropped, got {outcome}"
             checked += 1
     if not checked:

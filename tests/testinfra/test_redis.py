@@ -9,17 +9,13 @@ in a command line nor an assertion message.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
 from test_firewall import TIMEOUT_S, probe, ssh_port
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 6379
 DEFAULT_ALLOWED = ["web", "workers"]
 
@@ -48,38 +44,14 @@ def _private_address(lab, name: str) -> str:
     return _literal(lab, name, "lmsops_private_address") or lab.address(name)
 
 
-def _inventory_source() -> str:
-    # The same choice as conftest.py: Molecule's inventory, LMSOPS_TEST_INVENTORY, the lab.
-    mol = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if mol:
-        return str(Path(mol).parent)
-    return os.environ.get("LMSOPS_TEST_INVENTORY", str(ROOT / "inventories" / "lab" / "hosts.yml"))
-
-
 @pytest.fixture(scope="session")
 def credentials(lab) -> dict[str, dict[str, str]]:
     """Per cache host, user name -> password (`default` is the admin), templated by Ansible."""
-    hosts = lab.hosts_in("cache")
-    if not hosts:
-        return {}
-    exe = ROOT / ".venv" / "bin" / "ansible"
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections"))
     expression = (
         "{{ {'default': redis_password | default('')}"
         " | combine(redis_users | default([]) | items2dict(key_name='name', value_name='password')) | to_json }}"
     )
-    proc = subprocess.run(
-        [str(exe) if exe.exists() else "ansible", "-i", _inventory_source(), ",".join(hosts),
-         "-m", "ansible.builtin.debug", "-a", f"msg={expression}"],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    found = {}
-    for match in re.finditer(r"^(\S+) \| SUCCESS => (\{.*?^\})", proc.stdout, re.MULTILINE | re.DOTALL):
-        msg = json.loads(match.group(2))["msg"]
-        found[match.group(1)] = json.loads(msg) if isinstance(msg, str) else msg
-    return found
+    return lab.template(lab.hosts_in("cache"), expression)
 
 
 def _password(credentials, name: str, user: str) -> str:
@@ -238,13 +210,8 @@ def test_redis_port_dropped_for_hosts_outside_the_allowed_groups(lab):
 # ---------------------------------------------------------------- sized by the capacity plan
 def _expected_memory(lab, name: str) -> tuple[int, str]:
     """maxmemory (bytes) and policy the role should have set, from the inventory and the capacity code."""
-    host = lab.get_host(name)
-    ram = _literal(lab, name, "lmsops_memory_mb")
-    if ram is None:  # as the hardware facts count it
-        ram = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
-    cpus = _literal(lab, name, "lmsops_cpus") or int(host.check_output("nproc"))
+    plan = lab.capacity_plan(name)
     settings = _literal(lab, name, "capacity_settings") or _literal(lab, name, "lmsops_capacity_settings") or {}
-    plan = _capacity.host_capacity(int(ram), int(cpus), lab.groups_of(name), settings)
     persistence = _literal(lab, name, "redis_persistence", plan["redis"]["persistence"])
     use = _literal(lab, name, "redis_use", plan["redis"]["use"])
     redis = _capacity.redis_maxmemory(plan["budget"]["redis_mb"], persistence, use, settings)
