@@ -66,6 +66,8 @@ final class Queue
             pcntl_signal(SIGQUIT, $handler);
         }
         $redis = $this->app->redis();
+        // BRPOPLPUSH blocks up to --sleep seconds: the socket must wait longer than that.
+        $redis->setOption(Redis::OPT_READ_TIMEOUT, (string) ($sleep + 5));
         $reserved = $this->key($queue) . ':reserved:' . gethostname() . ':' . getmypid();
         $restart = self::restartSignal($redis);
         $log(sprintf('Processing jobs from the [%s] queue (tries %d, max-time %ds).', $queue, $tries, $maxTime));
