@@ -1,8 +1,12 @@
-"""The benchmarks' one way to reach scripts/lab's functions (lab shape, host creation, playbooks)."""
+"""The benchmarks' shared helpers: scripts/lab's functions (lab shape, host creation, playbooks),
+commands inside a lab host, and the lab inventory's variables."""
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
+import os
+import subprocess
 from pathlib import Path
 from types import ModuleType
 
@@ -17,3 +21,26 @@ def load_lab() -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     loader.exec_module(mod)
     return mod
+
+
+def pexec(name: str, script: str, check: bool = True) -> str:
+    """Run a shell script as root inside a lab host; its stdout."""
+    res = subprocess.run(["podman", "exec", name, "sh", "-c", script], text=True, capture_output=True)
+    if check and res.returncode != 0:
+        raise SystemExit(f"[bench] {name}: {script!r} failed: {res.stderr[-2000:]}")
+    return res.stdout
+
+
+def apt_install(name: str, pkgs: str) -> None:
+    """Install Debian packages on a lab host unless they are there already."""
+    pexec(name, f"dpkg -s {pkgs} >/dev/null 2>&1 || {{ apt-get update -qq && "
+                f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {pkgs} >/dev/null; }}")
+
+
+def hostvars() -> dict[str, dict]:
+    """The lab inventory's variables per host, as ansible-inventory resolves them (no templating)."""
+    exe = ROOT / ".venv" / "bin" / "ansible-inventory"
+    env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    out = subprocess.run([str(exe), "-i", str(ROOT / "inventories" / "lab" / "hosts.yml"), "--list"],
+                         check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
+    return json.loads(out)["_meta"]["hostvars"]

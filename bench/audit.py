@@ -15,21 +15,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _lab import load_lab
+from _lab import apt_install, load_lab, pexec
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = "bench-bare"
-
-
-def pexec(name: str, script: str, check: bool = True) -> str:
-    res = subprocess.run(["podman", "exec", name, "sh", "-c", script], text=True, capture_output=True)
-    if check and res.returncode != 0:
-        raise SystemExit(f"[audit] {name}: {script!r} failed: {res.stderr[-2000:]}")
-    return res.stdout
-
-
-def apt_install(name: str, pkgs: str) -> None:
-    pexec(name, f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {pkgs} >/dev/null")
 
 
 def lynis_index(name: str) -> int:

@@ -1,0 +1,55 @@
+"""wrk on a lab host: the command and the parsing of its report (shared by the web-tier benchmarks)."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+from _lab import apt_install, pexec
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def prepare(client: str, name: str, address: str) -> None:
+    """wrk on the client host, and the site's name resolving to the load balancer there."""
+    apt_install(client, "wrk")
+    pexec(client, f"sed -i '/[[:space:]]{re.escape(name)}$/d' /etc/hosts && echo '{address} {name}' >> /etc/hosts")
+
+
+def command(client: str, url: str, duration: int, connections: int, threads: int = 2,
+            timeout: int = 2) -> list[str]:
+    return ["podman", "exec", client, "wrk", "--latency", f"-t{threads}", f"-c{connections}",
+            f"-d{duration}s", f"--timeout={timeout}s", url]
+
+
+def run(client: str, url: str, duration: int, connections: int, threads: int = 2, timeout: int = 2) -> dict:
+    out = subprocess.run(command(client, url, duration, connections, threads, timeout),
+                         check=True, text=True, capture_output=True).stdout
+    return parse(out)
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not m:
+        raise ValueError(f"not a wrk latency: {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse(out: str) -> dict:
+    """req/s, p50/p99 latency (ms), requests, non-2xx/3xx responses and socket errors of a wrk report."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    total = re.search(r"^\s*(\d+) requests in", out, re.M)
+    if not rps or not total:
+        raise SystemExit(f"[bench] cannot read wrk's report:\n{out[-2000:]}")
+    lat = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)),
+        "p50": lat.get("50", float("nan")),
+        "p99": lat.get("99", float("nan")),
+        "requests": int(total.group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
+        "timeouts": int(sock.group(4)) if sock else 0,
+        "raw": out,
+    }
