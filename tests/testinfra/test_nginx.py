@@ -1,0 +1,350 @@
+"""The nginx role, checked the way an operator would: https through the load balancers, the redirect, the
+headers, what the outside cannot reach, the app port's firewall, maintenance mode, the rate limits, a
+drain and its undoing, and fail2ban filters that read the request line only.
+
+Acts on the hosts of `loadbalancers` and `web` (each check skips when its group is empty). Requests go
+with curl from the hosts themselves (`-k`: the load balancer may still hold its self-signed placeholder);
+"outside" is an inventory host in neither group. Checks that touch state (maintenance file, a drain, a
+file in the document root) restore it before they end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import uuid
+
+import pytest
+from test_firewall import probe, ssh_port
+
+DEFAULT_APP_PORT = 8080
+DEFAULT_LOGIN_PATHS = ["/login", "/password"]
+DEFAULT_LOGIN_BURST = 20
+DEFAULT_API_PATH = "/api/"
+DEFAULT_API_BURST = 40
+APP_ROOT = "/srv/lms"
+DRAIN = "/usr/local/sbin/lmsops-nginx-drain"
+LB_CONF = "/etc/nginx/conf.d/lmsops-lb.conf"
+SECURITY_HEADERS = ("x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy")
+
+
+# ---------------------------------------------------------------- helpers
+def _lbs(lab) -> list[str]:
+    hosts = lab.hosts_in("loadbalancers")
+    if not hosts:
+        pytest.skip("no loadbalancers host in this inventory")
+    return hosts
+
+
+def _webs(lab) -> list[str]:
+    hosts = lab.hosts_in("web")
+    if not hosts:
+        pytest.skip("no web host in this inventory")
+    return hosts
+
+
+def _literal(lab, name: str, var: str, default=None):
+    """An inventory value of the host, when it is a plain value (not a Jinja expression)."""
+    value = lab.hostvars[name].get(var, default)
+    if isinstance(value, str) and "{{" in value:
+        return default
+    return value
+
+
+def _private_address(lab, name: str) -> str:
+    return _literal(lab, name, "lmsops_private_address") or lab.address(name)
+
+
+def _app_port(lab, name: str) -> int:
+    return int(_literal(lab, name, "nginx_app_port", DEFAULT_APP_PORT))
+
+
+def _curl(host, url: str, *args: str) -> tuple[int, dict[str, str], str]:
+    """Status, headers (lower-case names; repeated ones joined with ', ') and body of one request."""
+    marker = "__lmsops_status__"
+    cmd = ["curl", "-sk", "-m", "10", "-D", "/dev/stderr", "-w", f"\n{marker}%{{http_code}}", *args, url]
+    result = host.run(" ".join(shlex.quote(c) for c in cmd))
+    body, _, status = result.stdout.rpartition(f"\n{marker}")
+    headers: dict[str, str] = {}
+    for line in result.stderr.splitlines():
+        if ":" in line and not line.startswith("HTTP/"):
+            key, value = line.split(":", 1)
+            key = key.strip().lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return int(status or 0), headers, body
+
+
+def _codes(host, url: str, count: int, *args: str) -> list[int]:
+    """Status codes of `count` requests, eight at a time (fast enough that a rate limit cannot refill)."""
+    quoted = " ".join(shlex.quote(a) for a in args)
+    out = host.check_output(
+        f"seq {count} | xargs -P 8 -I{{}} curl -sk -o /dev/null -w '%{{http_code}}\\n' {quoted} {shlex.quote(url)}"
+    )
+    return [int(c) for c in out.split()]
+
+
+def _outside(lab) -> list[str]:
+    return lab.outside("loadbalancers", "web")
+
+
+def _docroot(host) -> str | None:
+    path = f"{APP_ROOT}/current/public"
+    return path if host.file(path).is_directory else None
+
+
+# ---------------------------------------------------------------- both faces
+def test_nginx_running_enabled_and_configuration_valid(lab):
+    for name in sorted(set(lab.hosts_in("web")) | set(lab.hosts_in("loadbalancers"))) or _lbs(lab):
+        host = lab.get_host(name)
+        service = host.service("nginx")
+        assert service.is_running, f"nginx is not running on {name}"
+        assert service.is_enabled, f"nginx would not come back after a reboot of {name}"
+        test = host.run("nginx -t")
+        assert test.rc == 0, f"{name}: nginx -t fails: {test.stderr}"
+        assert not host.file("/etc/nginx/sites-enabled/default").exists, f"{name}: the default site is enabled"
+        dump = host.check_output("nginx -T 2>/dev/null")
+        assert re.search(r"^\s*server_tokens off;", dump, re.MULTILINE), f"{name}: server_tokens is not off"
+
+
+# ---------------------------------------------------------------- load balancer
+def test_https_through_the_load_balancer_serves_the_app_with_security_headers(lab):
+    for lb in _lbs(lab):
+        sources = [lb] + _outside(lab)[:1]
+        for src in sources:
+            url = f"https://{'127.0.0.1' if src == lb else _private_address(lab, lb)}/"
+            status, headers, body = _curl(lab.get_host(src), url)
+            assert status in (200, 302, 503), f"{url} from {src}: HTTP {status}: {body[:300]}"
+            assert headers.get("server") == "nginx", f"{url} from {src} shows the version: {headers.get('server')}"
+            for name in SECURITY_HEADERS + ("strict-transport-security",):
+                assert name in headers, f"{url} from {src}: no {name} header ({sorted(headers)})"
+                assert ", " not in headers[name] or name == "content-security-policy", (
+                    f"{url} from {src}: {name} sent twice: {headers[name]}"
+                )
+            assert headers["x-frame-options"] == "SAMEORIGIN"
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_http_redirects_to_https_except_acme_challenges(lab):
+    for lb in _lbs(lab):
+        host = lab.get_host(lb)
+        server_name = _literal(lab, lb, "nginx_lb_server_name")
+        status, headers, _ = _curl(host, "http://127.0.0.1/some/page?x=1")
+        assert status == 301, f"http on {lb}: HTTP {status}"
+        location = headers.get("location", "")
+        assert location.startswith("https://") and location.endswith("/some/page?x=1"), location
+        if server_name:
+            assert location == f"https://{server_name}/some/page?x=1", location
+        token = f"lmsops-test-{uuid.uuid4().hex}"
+        challenge = f"/var/www/acme/.well-known/acme-challenge/{token}"
+        host.run(f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token} > {challenge}")
+        try:
+            status, _, body = _curl(host, f"http://127.0.0.1/.well-known/acme-challenge/{token}")
+            assert (status, body.strip()) == (200, token), f"ACME challenge on {lb}: HTTP {status} {body[:200]}"
+        finally:
+            host.run(f"rm -f {challenge}")
+
+
+def test_tls_versions_and_certificate_files(lab):
+    for lb in _lbs(lab):
+        host = lab.get_host(lb)
+        for version, wanted in (("-tls1_1", False), ("-tls1_2", True), ("-tls1_3", True)):
+            result = host.run(f"echo | timeout 10 openssl s_client -connect 127.0.0.1:443 {version} 2>&1")
+            ok = "Cipher is (NONE)" not in result.stdout and result.rc == 0
+            assert ok == wanted, f"{lb}: TLS {version} {'refused' if wanted else 'accepted'}:\n{result.stdout[-600:]}"
+        name = _literal(lab, lb, "nginx_lb_server_name")
+        if name:
+            key = host.file(f"/etc/nginx/tls/{name}/privkey.pem")
+            assert (key.user, key.mode) == ("root", 0o600), f"{lb}: {key.path} is {key.user} {oct(key.mode)}"
+            assert host.file(f"/etc/nginx/tls/{name}/fullchain.pem").exists
+
+
+def test_monitoring_pages_are_not_reachable_through_the_load_balancer(lab):
+    for lb in _lbs(lab):
+        for src in [lb] + _outside(lab)[:1]:
+            base = f"https://{'127.0.0.1' if src == lb else _private_address(lab, lb)}"
+            for path in ("/nginx-status", "/fpm-status", "/fpm-ping"):
+                status, _, body = _curl(lab.get_host(src), base + path)
+                assert status in (403, 404), f"{base}{path} from {src}: HTTP {status}: {body[:200]}"
+                assert "Active connections" not in body and "pool:" not in body
+
+
+def test_rate_limits_answer_429_beyond_the_burst(lab):
+    """From the load balancer itself: 127.0.0.1 is never banned by fail2ban (fail2ban_ignoreip)."""
+    for lb in _lbs(lab):
+        if _literal(lab, lb, "nginx_rate_limit_enabled", True) is False:
+            continue
+        host = lab.get_host(lb)
+        login = (_literal(lab, lb, "nginx_rate_limit_login_paths") or DEFAULT_LOGIN_PATHS)[0]
+        burst = int(_literal(lab, lb, "nginx_rate_limit_login_burst", DEFAULT_LOGIN_BURST))
+        codes = _codes(host, f"https://127.0.0.1{login}", burst + 20, "-X", "POST", "-d", "x=1")
+        assert codes.count(429) >= 10, f"POST {login} on {lb}, burst {burst}: {codes}"
+        assert _codes(host, f"https://127.0.0.1{login}", 1)[0] != 429, f"GET {login} on {lb} is limited too"
+        api = _literal(lab, lb, "nginx_rate_limit_api_path", DEFAULT_API_PATH)
+        burst = int(_literal(lab, lb, "nginx_rate_limit_api_burst", DEFAULT_API_BURST))
+        codes = _codes(host, f"https://127.0.0.1{api}lmsops-test", burst + 30)
+        assert codes.count(429) >= 10, f"{api} on {lb}, burst {burst}: {codes}"
+        status, headers, _ = _curl(host, f"https://127.0.0.1{api}lmsops-test")
+        if status == 429:
+            assert "x-frame-options" in headers, f"the 429 page of {lb} lacks the security headers"
+
+
+def test_drain_takes_a_web_host_out_and_puts_it_back(lab):
+    for lb in _lbs(lab):
+        host = lab.get_host(lb)
+        states = dict(line.split() for line in host.check_output(f"{DRAIN} status").splitlines())
+        active = sorted(n for n, s in states.items() if s == "active")
+        assert active, f"{lb}: no active web host in the upstream: {states}"
+        if len(active) == 1:
+            out = host.check_output(f"{DRAIN} drain {active[0]}")
+            assert out.startswith("kept:"), f"{lb}: the last active web host was not kept: {out}"
+            assert "state=active" in host.check_output(f"grep 'lmsops-host={active[0]} ' {LB_CONF}")
+            continue
+        target = active[-1]
+        try:
+            out = host.check_output(f"{DRAIN} drain {target}")
+            assert out.startswith("changed:"), out
+            line = host.check_output(f"grep 'lmsops-host={target} ' {LB_CONF}")
+            assert " down;" in line and line.endswith("state=drained"), line
+            assert host.file(f"/var/lib/lmsops-nginx/drained/{target}").exists
+            assert host.check_output(f"{DRAIN} drain {target}").startswith("ok:"), "a second drain changed something"
+            assert json.loads(host.check_output("/etc/ansible/facts.d/lmsops_nginx.fact"))["drained"] == [target]
+            # Requests keep being served by the others meanwhile.
+            codes = _codes(host, "https://127.0.0.1/", 6)
+            assert not set(codes) & {502, 504}, f"{lb} with {target} drained: {codes}"
+        finally:
+            out = host.check_output(f"{DRAIN} active {target}")
+        assert out.startswith("changed:"), out
+        assert "state=active" in host.check_output(f"grep 'lmsops-host={target} ' {LB_CONF}")
+        assert not host.file(f"/var/lib/lmsops-nginx/drained/{target}").exists
+
+
+def test_fail2ban_filters_read_the_request_line_only(lab):
+    line = '203.0.113.9 - - [22/Nov/2026:10:00:00 +0000] "{request}" {status} 153 "{referer}" "{agent}"'
+    cases = [
+        # (filter, request, status, referer, user agent, should match)
+        ("nginx-lmsops-probe", "GET /.env HTTP/1.1", 403, "-", "curl/8", True),
+        ("nginx-lmsops-probe", "POST /blog/wp-login.php HTTP/1.1", 404, "-", "curl/8", True),
+        ("nginx-lmsops-probe", "GET /phpMyAdmin/index.php HTTP/2.0", 404, "-", "curl/8", True),
+        ("nginx-lmsops-probe", "GET /courses/12 HTTP/2.0", 200, "https://evil.example/.env", "Mozilla/5.0", False),
+        ("nginx-lmsops-probe", "GET /courses HTTP/2.0", 200, "https://lms.example/wp-login.php", "wp-login.php", False),
+        ("nginx-lmsops-probe", "GET /search?q=.env HTTP/1.1", 200, "-", "curl/8", False),
+        ("nginx-lmsops-probe", "GET /.well-known/acme-challenge/x HTTP/1.1", 200, "-", "curl/8", False),
+        ("nginx-lmsops-login", "POST /login HTTP/2.0", 429, "-", "curl/8", True),
+        ("nginx-lmsops-login", "POST /password/email HTTP/1.1", 429, "-", "curl/8", True),
+        ("nginx-lmsops-login", "POST /login HTTP/2.0", 302, "-", "curl/8", False),
+        ("nginx-lmsops-login", "GET /courses HTTP/2.0", 429, "https://x.example/login", "POST /login", False),
+    ]
+    for lb in _lbs(lab):
+        if _literal(lab, lb, "nginx_fail2ban_enabled", True) is False:
+            continue
+        host = lab.get_host(lb)
+        for jail in ("nginx-lmsops-probe", "nginx-lmsops-login"):
+            status = host.run(f"fail2ban-client status {jail}")
+            assert status.rc == 0 and "lmsops-lb.access.log" in status.stdout, f"{lb}: jail {jail}: {status.stdout}"
+        for jail, request, code, referer, agent, wanted in cases:
+            text = line.format(request=request, status=code, referer=referer, agent=agent)
+            out = host.check_output(f"fail2ban-regex {shlex.quote(text)} /etc/fail2ban/filter.d/{jail}.local")
+            matched = re.search(r"^Lines: 1 lines, 0 ignored, 1 matched", out, re.MULTILINE) is not None
+            assert matched == wanted, f"{lb}: {jail} {'missed' if wanted else 'matched'}: {text}"
+
+
+# ---------------------------------------------------------------- app vhost
+def test_app_port_open_to_load_balancers_only(lab):
+    checked = 0
+    for web in _webs(lab):
+        port = _app_port(lab, web)
+        for lb in (n for n in lab.hosts_in("loadbalancers") if n != web):
+            result = probe(lab.get_host(lb), _private_address(lab, web), port)
+            assert result.outcome == "open", f"{web}:{port} from the load balancer {lb}: {result}"
+        for src in (n for n in lab.outside("loadbalancers") if n != web):
+            src_host = lab.get_host(src)
+            result = probe(src_host, _private_address(lab, web), port)
+            assert result.outcome == "timeout", f"{web}:{port} from {src} should be dropped: {result}"
+            assert probe(src_host, lab.address(web), ssh_port(lab, web)).outcome == "open", f"SSH on {web} from {src}"
+            checked += 1
+    if not checked:
+        pytest.skip("no host outside loadbalancers to probe from")
+
+
+def test_local_monitoring_pages_answer_on_loopback(lab):
+    for web in _webs(lab):
+        host = lab.get_host(web)
+        base = f"http://127.0.0.1:{_app_port(lab, web)}"
+        status, _, body = _curl(host, base + "/nginx-status")
+        assert status == 200 and "Active connections" in body, f"{web}: /nginx-status: HTTP {status} {body[:200]}"
+        status, _, body = _curl(host, base + "/fpm-ping")
+        assert status == 200 and body.strip() == "pong", f"{web}: /fpm-ping: HTTP {status} {body[:200]}"
+        status, _, body = _curl(host, base + "/fpm-status")
+        assert status == 200 and "pool:" in body, f"{web}: /fpm-status: HTTP {status} {body[:200]}"
+        # The private address is not loopback: refused there.
+        status, _, _ = _curl(host, f"http://{_private_address(lab, web)}:{_app_port(lab, web)}/nginx-status")
+        assert status == 403, f"{web}: /nginx-status on the private address: HTTP {status}"
+
+
+def test_only_the_front_controller_runs_and_dotfiles_are_denied(lab):
+    for web in _webs(lab):
+        host = lab.get_host(web)
+        docroot = _docroot(host)
+        if docroot is None:
+            pytest.skip(f"{web}: no release in {APP_ROOT}/current")
+        name = f"lmsops-test-{uuid.uuid4().hex}"
+        base = f"http://127.0.0.1:{_app_port(lab, web)}"
+        host.run(
+            f"printf '<?php echo \"executed\";' > {docroot}/{name}.php && echo secret > {docroot}/.{name} "
+            f"&& echo 'body{{}}' > {docroot}/{name}.css"
+        )
+        try:
+            status, _, body = _curl(host, f"{base}/{name}.php")
+            assert status == 404 and "executed" not in body and "<?php" not in body, f"{web}: {name}.php: {status}"
+            status, _, body = _curl(host, f"{base}/.{name}")
+            assert status == 403 and "secret" not in body, f"{web}: dotfile: HTTP {status}"
+            status, headers, _ = _curl(host, f"{base}/{name}.css")
+            assert status == 200 and "max-age=" in headers.get("cache-control", ""), f"{web}: css: {status} {headers}"
+            assert "x-content-type-options" in headers, f"{web}: the static location lost the security headers"
+        finally:
+            host.run(f"rm -f {docroot}/{name}.php {docroot}/.{name} {docroot}/{name}.css")
+
+
+def test_maintenance_mode_serves_503_except_health(lab):
+    for web in _webs(lab):
+        host = lab.get_host(web)
+        flag = f"{APP_ROOT}/shared/maintenance"
+        if not host.file(f"{APP_ROOT}/shared").is_directory:
+            pytest.skip(f"{web}: no {APP_ROOT}/shared")
+        if host.file(flag).exists:
+            pytest.skip(f"{web} is in maintenance mode now; not touching it")
+        base = f"http://127.0.0.1:{_app_port(lab, web)}"
+        host.run(f"touch {flag}")
+        try:
+            status, headers, body = _curl(host, f"{base}/courses")
+            assert status == 503 and headers.get("retry-after", "").isdigit(), f"{web}: {status} {headers}"
+            assert "maintenance" in body.lower(), f"{web}: not the maintenance page: {body[:200]}"
+            assert "x-frame-options" in headers
+            status, _, body = _curl(host, f"{base}/courses", "-X", "POST")
+            assert status == 503, f"{web}: POST during maintenance: {status}"
+            status, _, body = _curl(host, f"{base}/health")
+            assert "maintenance" not in body.lower(), f"{web}: /health got the maintenance page (HTTP {status})"
+        finally:
+            host.run(f"rm -f {flag}")
+        status, _, body = _curl(host, f"{base}/courses")
+        assert "down for maintenance" not in body.lower(), f"{web}: still in maintenance after the file went"
+
+
+def test_fastcgi_keepalive_stays_well_below_the_pool(lab):
+    """nginx workers x idle FastCGI connections must not pin the app pool's children (PERFORMANCE-NOTES)."""
+    for web in _webs(lab):
+        host = lab.get_host(web)
+        dump = host.check_output("nginx -T 2>/dev/null")
+        block = re.search(r"upstream lmsops_php \{(.*?)\}", dump, re.DOTALL)
+        assert block, f"{web}: no lmsops_php upstream"
+        keepalive = re.search(r"^\s*keepalive (\d+);", block.group(1), re.MULTILINE)
+        if not keepalive:
+            continue
+        plan = lab.capacity_plan(web)
+        max_children = int(_literal(lab, web, "php_fpm_max_children", plan["php_fpm"]["max_children"]))
+        workers = int(plan["cpus"])
+        assert workers * int(keepalive.group(1)) * 2 <= max_children, (
+            f"{web}: {workers} workers x keepalive {keepalive.group(1)} against pm.max_children {max_children}"
+        )
