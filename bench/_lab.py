@@ -1,11 +1,9 @@
 """The benchmarks' shared helpers: scripts/lab's functions (lab shape, host creation, playbooks),
-commands inside a lab host, and the lab inventory's variables."""
+commands inside a lab host, and the lab inventory's groups."""
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import json
-import os
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -37,10 +35,6 @@ def apt_install(name: str, pkgs: str) -> None:
                 f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {pkgs} >/dev/null; }}")
 
 
-def hostvars() -> dict[str, dict]:
-    """The lab inventory's variables per host, as ansible-inventory resolves them (no templating)."""
-    exe = ROOT / ".venv" / "bin" / "ansible-inventory"
-    env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
-    out = subprocess.run([str(exe), "-i", str(ROOT / "inventories" / "lab" / "hosts.yml"), "--list"],
-                         check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
-    return json.loads(out)["_meta"]["hostvars"]
+def members(inv: dict, group: str) -> list[str]:
+    """The hosts of an inventory group, in inventory order, from scripts/lab's lab_inventory()."""
+    return list((inv.get(group) or {}).get("hosts", []))

@@ -12,7 +12,10 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 def prepare(client: str, name: str, address: str) -> None:
     """wrk on the client host, and the site's name resolving to the load balancer there."""
     apt_install(client, "wrk")
-    pexec(client, f"sed -i '/[[:space:]]{re.escape(name)}$/d' /etc/hosts && echo '{address} {name}' >> /etc/hosts")
+    line = f"{address} {name}"
+    # /etc/hosts is bind-mounted in a container: rewritten in place, never replaced.
+    pexec(client, f"grep -qx '{line}' /etc/hosts || {{ grep -v '[[:space:]]{re.escape(name)}$' /etc/hosts > /tmp/hosts.$$; "
+                  f"echo '{line}' >> /tmp/hosts.$$; cat /tmp/hosts.$$ > /etc/hosts; rm -f /tmp/hosts.$$; }}")
 
 
 def command(client: str, url: str, duration: int, connections: int, threads: int = 2,
@@ -50,6 +53,7 @@ def parse(out: str) -> dict:
         "requests": int(total.group(1)),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
+        "socket_detail": ("connect %s, read %s, write %s, timeout %s" % sock.groups()) if sock else "none",
         "timeouts": int(sock.group(4)) if sock else 0,
         "raw": out,
     }

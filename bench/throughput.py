@@ -21,7 +21,7 @@ import statistics
 import sys
 
 import _wrk
-from _lab import hostvars, load_lab, pexec
+from _lab import load_lab, members, pexec
 
 VARIANTS = ("converged", "defaults")
 
@@ -43,10 +43,10 @@ def main() -> None:
     args = ap.parse_args()
 
     lab = load_lab()
-    _, groups, _, _ = lab.lab_shape(lab.lab_inventory())
-    hv = hostvars()
-    client = groups["monitoring"][0]
-    lb = groups["loadbalancers"][0]
+    inv = lab.lab_inventory()
+    hv = inv["_meta"]["hostvars"]
+    client = members(inv, "monitoring")[0]
+    lb = members(inv, "loadbalancers")[0]
     name = hv[lb].get("nginx_lb_server_name") or lb
     url = f"https://{name}{args.path}"
     _wrk.prepare(client, name, hv[lb]["ansible_host"])

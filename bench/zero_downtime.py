@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import _wrk
-from _lab import ROOT, hostvars, load_lab, pexec
+from _lab import ROOT, load_lab, members, pexec
 
 DEMO = ROOT / "roles" / "app" / "files" / "demo-lms"
 BROKEN_INDEX = "<?php\n// Deliberately broken release (bench/zero_downtime.py).\nhttp_response_code(500);\necho 'broken';\n"
@@ -61,7 +61,7 @@ def deploy_under_load(lab, client: str, url: str, source: Path, connections: int
 
 def report(label: str, took: float, res: dict) -> None:
     print(f"  {label:<15} deploy {took:6.1f} s   {res['requests']:>7} requests  {res['rps']:7.0f} req/s  "
-          f"p99 {res['p99']:7.1f} ms   non-2xx {res['non2xx']}   socket errors {res['socket_errors']}")
+          f"p99 {res['p99']:7.1f} ms   non-2xx {res['non2xx']}   socket errors {res['socket_errors']} ({res['socket_detail']})")
 
 
 def main() -> None:
@@ -70,13 +70,13 @@ def main() -> None:
     args = ap.parse_args()
 
     lab = load_lab()
-    _, groups, _, _ = lab.lab_shape(lab.lab_inventory())
-    hv = hostvars()
-    client = groups["monitoring"][0]
-    lb = groups["loadbalancers"][0]
+    inv = lab.lab_inventory()
+    hv = inv["_meta"]["hostvars"]
+    client = members(inv, "monitoring")[0]
+    lb = members(inv, "loadbalancers")[0]
     name = hv[lb].get("nginx_lb_server_name") or lb
     url = f"https://{name}/"
-    app_hosts = list(dict.fromkeys(groups.get("web", []) + groups.get("workers", [])))
+    app_hosts = list(dict.fromkeys(members(inv, "web") + members(inv, "workers")))
     root = hv[app_hosts[0]].get("lmsops_app_root", "/srv/lms")
     _wrk.prepare(client, name, hv[lb]["ansible_host"])
 
@@ -88,6 +88,7 @@ def main() -> None:
         broken = Path(tmp) / "broken"
         shutil.copytree(DEMO, broken)
         (broken / "public" / "index.php").write_text(BROKEN_INDEX)
+        (broken / "RELEASE-NOTES.txt").write_text(f"broken bench release {time.time():.0f}\n")  # a new id each run
 
         before = {h: current(h, root) for h in app_hosts}
         took_good, rc, res_good = deploy_under_load(lab, client, url, good, args.connections)
