@@ -4,9 +4,21 @@ from __future__ import annotations
 import re
 import subprocess
 
-from _lab import apt_install, pexec
+from _lab import apt_install, members, pexec
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def site(lab) -> tuple[dict, str, str]:
+    """The lab inventory, the load generator (first `monitoring` host, ready with wrk) and the site's
+    https base URL (the load balancer's name, resolved to it on the load generator)."""
+    inv = lab.lab_inventory()
+    hv = inv["_meta"]["hostvars"]
+    client = members(inv, "monitoring")[0]
+    lb = members(inv, "loadbalancers")[0]
+    name = hv[lb].get("nginx_lb_server_name") or lb
+    prepare(client, name, hv[lb]["ansible_host"])
+    return inv, client, f"https://{name}"
 
 
 def prepare(client: str, name: str, address: str) -> None:

@@ -21,7 +21,7 @@ import statistics
 import sys
 
 import _wrk
-from _lab import load_lab, members, pexec
+from _lab import load_lab, pexec
 
 VARIANTS = ("converged", "defaults")
 
@@ -43,13 +43,8 @@ def main() -> None:
     args = ap.parse_args()
 
     lab = load_lab()
-    inv = lab.lab_inventory()
-    hv = inv["_meta"]["hostvars"]
-    client = members(inv, "monitoring")[0]
-    lb = members(inv, "loadbalancers")[0]
-    name = hv[lb].get("nginx_lb_server_name") or lb
-    url = f"https://{name}{args.path}"
-    _wrk.prepare(client, name, hv[lb]["ansible_host"])
+    inv, client, base = _wrk.site(lab)
+    url = f"{base}{args.path}"
 
     results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     try:

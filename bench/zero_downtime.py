@@ -70,15 +70,10 @@ def main() -> None:
     args = ap.parse_args()
 
     lab = load_lab()
-    inv = lab.lab_inventory()
-    hv = inv["_meta"]["hostvars"]
-    client = members(inv, "monitoring")[0]
-    lb = members(inv, "loadbalancers")[0]
-    name = hv[lb].get("nginx_lb_server_name") or lb
-    url = f"https://{name}/"
+    inv, client, base = _wrk.site(lab)
+    url = f"{base}/"
     app_hosts = list(dict.fromkeys(members(inv, "web") + members(inv, "workers")))
-    root = hv[app_hosts[0]].get("lmsops_app_root", "/srv/lms")
-    _wrk.prepare(client, name, hv[lb]["ansible_host"])
+    root = inv["_meta"]["hostvars"][app_hosts[0]].get("lmsops_app_root", "/srv/lms")
 
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

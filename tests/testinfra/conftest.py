@@ -106,6 +106,20 @@ class Lab:
     def hosts_in(self, group: str) -> list[str]:
         return self._groups.get(group, [])
 
+    def hosts_or_skip(self, *groups: str) -> list[str]:
+        """The hosts of any of these groups (sorted); the test is skipped when there are none."""
+        hosts = sorted({h for g in groups for h in self.hosts_in(g)})
+        if not hosts:
+            pytest.skip(f"no {' or '.join(groups)} host in this inventory")
+        return hosts
+
+    def literal(self, name: str, var: str, default=None):
+        """An inventory value of the host when it is a plain value (not a Jinja expression), else default."""
+        value = self.hostvars[name].get(var, default)
+        if isinstance(value, str) and "{{" in value:
+            return default
+        return value
+
     def groups_of(self, name: str) -> list[str]:
         return sorted(g for g, members in self._groups.items() if name in members)
 

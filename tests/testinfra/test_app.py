@@ -30,25 +30,15 @@ DEFAULT_KEEP = 5
 
 # ---------------------------------------------------------------- helpers
 def _literal(lab, name: str, var: str, default=None):
-    """An inventory value of the host, when it is a plain value (not a Jinja expression)."""
-    value = lab.hostvars[name].get(var, default)
-    if isinstance(value, str) and "{{" in value:
-        return default
-    return value
+    return lab.literal(name, var, default)
 
 
 def _app_hosts(lab) -> list[str]:
-    hosts = sorted(set(lab.hosts_in("web")) | set(lab.hosts_in("workers")))
-    if not hosts:
-        pytest.skip("no web or workers host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("web", "workers")
 
 
 def _web_hosts(lab) -> list[str]:
-    hosts = lab.hosts_in("web")
-    if not hosts:
-        pytest.skip("no web host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("web")
 
 
 def _root(lab, name: str) -> str:

@@ -31,25 +31,15 @@ SECURITY_HEADERS = ("x-frame-options", "x-content-type-options", "referrer-polic
 
 # ---------------------------------------------------------------- helpers
 def _lbs(lab) -> list[str]:
-    hosts = lab.hosts_in("loadbalancers")
-    if not hosts:
-        pytest.skip("no loadbalancers host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("loadbalancers")
 
 
 def _webs(lab) -> list[str]:
-    hosts = lab.hosts_in("web")
-    if not hosts:
-        pytest.skip("no web host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("web")
 
 
 def _literal(lab, name: str, var: str, default=None):
-    """An inventory value of the host, when it is a plain value (not a Jinja expression)."""
-    value = lab.hostvars[name].get(var, default)
-    if isinstance(value, str) and "{{" in value:
-        return default
-    return value
+    return lab.literal(name, var, default)
 
 
 def _private_address(lab, name: str) -> str:

@@ -81,25 +81,15 @@ echo json_encode(["user" => posix_getpwuid(posix_geteuid())["name"], "ini" => $i
 
 # ---------------------------------------------------------------- helpers
 def _php_hosts(lab) -> list[str]:
-    hosts = sorted(set(lab.hosts_in("web")) | set(lab.hosts_in("workers")))
-    if not hosts:
-        pytest.skip("no web or workers host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("web", "workers")
 
 
 def _web_hosts(lab) -> list[str]:
-    hosts = lab.hosts_in("web")
-    if not hosts:
-        pytest.skip("no web host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("web")
 
 
 def _literal(lab, name: str, var: str, default=None):
-    """An inventory value of the host, when it is a plain value (not a Jinja expression)."""
-    value = lab.hostvars[name].get(var, default)
-    if isinstance(value, str) and "{{" in value:
-        return default
-    return value
+    return lab.literal(name, var, default)
 
 
 def _version(lab, name: str) -> str:

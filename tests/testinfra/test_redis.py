@@ -22,18 +22,11 @@ DEFAULT_ALLOWED = ["web", "workers"]
 
 # ---------------------------------------------------------------- helpers
 def _cache_hosts(lab) -> list[str]:
-    hosts = lab.hosts_in("cache")
-    if not hosts:
-        pytest.skip("no cache host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("cache")
 
 
 def _literal(lab, name: str, var: str, default=None):
-    """An inventory value of the host, when it is a plain value (not a Jinja expression)."""
-    value = lab.hostvars[name].get(var, default)
-    if isinstance(value, str) and "{{" in value:
-        return default
-    return value
+    return lab.literal(name, var, default)
 
 
 def _port(lab, name: str) -> int:

@@ -18,18 +18,11 @@ MARKER = "; lmsops.stack.supervisor program"
 
 # ---------------------------------------------------------------- helpers
 def _workers(lab) -> list[str]:
-    hosts = lab.hosts_in("workers")
-    if not hosts:
-        pytest.skip("no workers host in this inventory")
-    return hosts
+    return lab.hosts_or_skip("workers")
 
 
 def _literal(lab, name: str, var: str, default=None):
-    """An inventory value of the host, when it is a plain value (not a Jinja expression)."""
-    value = lab.hostvars[name].get(var, default)
-    if isinstance(value, str) and "{{" in value:
-        return default
-    return value
+    return lab.literal(name, var, default)
 
 
 def _programs(lab, name: str) -> dict[str, tuple[int, str]]:
