@@ -204,8 +204,10 @@ def test_broken_release_fails_the_health_gate_and_is_switched_back(lab, tmp_path
     app.write_text(app.read_text().replace("$ok = !in_array('fail', $checks, true);", "$ok = false;"))
     res = lab.playbook("playbooks/deploy.yml", "-e", f"app_source_dir={broken}", "-e", "app_health_retries=1")
     assert res.returncode != 0, "the deploy of a release whose /health fails succeeded"
-    # The YAML callback wraps long messages: compare with the line breaks folded.
-    assert "failed its health gate on " + web[0] in " ".join(res.stdout.split()), res.stdout[-3000:]
+    # Failures go to stderr where the configuration says so (Molecule's does), and the YAML callback
+    # wraps long messages: look in both, with the line breaks folded.
+    output = " ".join((res.stdout + res.stderr).split())
+    assert "failed its health gate on " + web[0] in output, output[-3000:]
     after = {name: _current(lab, name) for name in _app_hosts(lab)}
     assert after == before, f"releases changed: {before} -> {after}"
     status, body = _get(lab, web[0], "/health")
