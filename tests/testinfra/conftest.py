@@ -113,6 +113,12 @@ class Lab:
             pytest.skip(f"no {' or '.join(groups)} host in this inventory")
         return hosts
 
+    def assert_service_up(self, name: str, unit: str) -> None:
+        """The unit runs on the host and is enabled, so it comes back after a reboot."""
+        service = self.get_host(name).service(unit)
+        assert service.is_running, f"{unit} is not running on {name}"
+        assert service.is_enabled, f"{unit} would not come back after a reboot of {name}"
+
     def literal(self, name: str, var: str, default=None):
         """An inventory value of the host when it is a plain value (not a Jinja expression), else default."""
         value = self.hostvars[name].get(var, default)

@@ -85,11 +85,9 @@ def _docroot(host) -> str | None:
 
 # ---------------------------------------------------------------- both faces
 def test_nginx_running_enabled_and_configuration_valid(lab):
-    for name in sorted(set(lab.hosts_in("web")) | set(lab.hosts_in("loadbalancers"))) or _lbs(lab):
+    for name in lab.hosts_or_skip("web", "loadbalancers"):
         host = lab.get_host(name)
-        service = host.service("nginx")
-        assert service.is_running, f"nginx is not running on {name}"
-        assert service.is_enabled, f"nginx would not come back after a reboot of {name}"
+        lab.assert_service_up(name, "nginx")
         test = host.run("nginx -t")
         assert test.rc == 0, f"{name}: nginx -t fails: {test.stderr}"
         assert not host.file("/etc/nginx/sites-enabled/default").exists, f"{name}: the default site is enabled"

@@ -218,9 +218,7 @@ def test_no_fpm_on_workers_only_hosts(lab):
 # ---------------------------------------------------------------- web hosts: the pool
 def test_fpm_running_and_enabled(lab):
     for name in _web_hosts(lab):
-        service = lab.get_host(name).service(f"php{_version(lab, name)}-fpm")
-        assert service.is_running, f"PHP-FPM is not running on {name}"
-        assert service.is_enabled, f"PHP-FPM would not come back after a reboot of {name}"
+        lab.assert_service_up(name, f"php{_version(lab, name)}-fpm")
 
 
 def test_app_pool_workers_run_as_the_app_user(lab):

@@ -104,9 +104,7 @@ def _app_sources(lab, cache: str) -> list[str]:
 # ---------------------------------------------------------------- the server
 def test_redis_running_and_enabled(lab):
     for name in _cache_hosts(lab):
-        service = lab.get_host(name).service("redis-server")
-        assert service.is_running, f"redis-server is not running on {name}"
-        assert service.is_enabled, f"redis-server would not come back after a reboot of {name}"
+        lab.assert_service_up(name, "redis-server")
 
 
 def test_redis_listens_on_the_private_address_and_loopback_only(lab):

@@ -62,9 +62,7 @@ def _wait_running(host, program: str, count: int, timeout: float = 20.0) -> dict
 # ---------------------------------------------------------------- tests
 def test_supervisor_running_and_enabled(lab):
     for name in _workers(lab):
-        service = lab.get_host(name).service("supervisor")
-        assert service.is_running, f"supervisor is not running on {name}"
-        assert service.is_enabled, f"supervisor would not come back after a reboot of {name}"
+        lab.assert_service_up(name, "supervisor")
 
 
 def test_control_socket_is_root_only(lab):
