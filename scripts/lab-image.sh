@@ -11,6 +11,10 @@ REBUILD=0
 
 log() { printf '[lab-image] %s\n' "$*" >&2; }
 
+# One build at a time: a second caller (another scenario, the lab) waits, then finds the image.
+exec 8>/run/lock/lmsops-lab-image.lock
+flock 8
+
 if [ "$REBUILD" = 0 ] && podman image exists "$IMAGE"; then
   log "$IMAGE present (use --rebuild to build it again)"
   exit 0

@@ -178,6 +178,15 @@ def test_rate_limits_answer_429_beyond_the_burst(lab):
             assert "x-frame-options" in headers, f"the 429 page of {lb} lacks the security headers"
 
 
+def _nginx_pids(host) -> str:
+    """The master and worker processes of nginx: unchanged means nginx did not reload."""
+    return host.check_output("pgrep -d, -x nginx")
+
+
+def _app_requests(lab, web: str) -> int:
+    return int(lab.get_host(web).check_output("wc -l < /var/log/nginx/lmsops-app.access.log"))
+
+
 def test_drain_takes_a_web_host_out_and_puts_it_back(lab):
     for lb in _lbs(lab):
         host = lab.get_host(lb)
@@ -187,25 +196,44 @@ def test_drain_takes_a_web_host_out_and_puts_it_back(lab):
         if len(active) == 1:
             out = host.check_output(f"{DRAIN} drain {active[0]}")
             assert out.startswith("kept:"), f"{lb}: the last active web host was not kept: {out}"
-            assert "state=active" in host.check_output(f"grep 'lmsops-host={active[0]} ' {LB_CONF}")
+            assert not host.file(f"/var/lib/lmsops-nginx/drained/{active[0]}").exists
             continue
-        target = active[-1]
+        target, others = active[-1], active[:-1]
+        pids = _nginx_pids(host)
         try:
             out = host.check_output(f"{DRAIN} drain {target}")
             assert out.startswith("changed:"), out
-            line = host.check_output(f"grep 'lmsops-host={target} ' {LB_CONF}")
-            assert " down;" in line and line.endswith("state=drained"), line
+            # One drained host: no reload (the client connections of the load balancer stay open).
+            assert _nginx_pids(host) == pids, f"{lb} reloaded nginx to drain {target}: {out}"
             assert host.file(f"/var/lib/lmsops-nginx/drained/{target}").exists
+            assert f"{target} drained" in host.check_output(f"{DRAIN} status").splitlines()
             assert host.check_output(f"{DRAIN} drain {target}").startswith("ok:"), "a second drain changed something"
             assert json.loads(host.check_output("/etc/ansible/facts.d/lmsops_nginx.fact"))["drained"] == [target]
-            # Requests keep being served by the others meanwhile.
-            codes = _codes(host, "https://127.0.0.1/", 6)
+            # Requests keep being served, by the others only.
+            before = _app_requests(lab, target)
+            codes = _codes(host, "https://127.0.0.1/", 8)
             assert not set(codes) & {502, 504}, f"{lb} with {target} drained: {codes}"
+            assert _app_requests(lab, target) == before, f"{target} got requests while drained at {lb}"
+            if len(others) >= 2:
+                # A second drained host: both get `down`, and nginx reloads.
+                second = others[-1]
+                try:
+                    assert host.check_output(f"{DRAIN} drain {second}").startswith("changed:")
+                    for name in (target, second):
+                        line = host.check_output(f"grep -m1 'lmsops-host={name} ' {LB_CONF}")
+                        assert " down;" in line and line.endswith("state=drained"), line
+                finally:
+                    host.check_output(f"{DRAIN} active {second}")
+                line = host.check_output(f"grep -m1 'lmsops-host={target} ' {LB_CONF}")
+                assert line.endswith("state=active"), f"{target} alone drained keeps down: {line}"
         finally:
             out = host.check_output(f"{DRAIN} active {target}")
         assert out.startswith("changed:"), out
-        assert "state=active" in host.check_output(f"grep 'lmsops-host={target} ' {LB_CONF}")
         assert not host.file(f"/var/lib/lmsops-nginx/drained/{target}").exists
+        assert f"{target} active" in host.check_output(f"{DRAIN} status").splitlines()
+        before = _app_requests(lab, target)
+        _codes(host, "https://127.0.0.1/", 8)
+        assert _app_requests(lab, target) > before, f"{target} gets no requests after it was put back at {lb}"
 
 
 def test_fail2ban_filters_read_the_request_line_only(lab):
