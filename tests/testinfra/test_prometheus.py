@@ -11,6 +11,8 @@ the monitoring host itself (127.0.0.1:9090), as the firewall allows.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import time
 
 import pytest
@@ -196,8 +198,45 @@ def test_stopped_redis_fires_redis_down_and_reaches_the_webhook(lab):
         assert sent, f"RedisDown fired but did not reach the webhook recorder ({RECORDER_FILE}) within 90 s"
     finally:
         cache.run("systemctl start redis-server")
-        # The queue workers (queue:work redis) exit at once without Redis and supervisord gives them up
-        # (FATAL) after startretries: start them again so that the lab is as the test found it.
+        # The queue workers (queue:work redis) exit at once without Redis; supervisord keeps restarting
+        # them (startretries 100). Should one have been given up (FATAL), start it again anyway.
         for worker in lab.hosts_in("workers"):
             lab.get_host(worker).run("supervisorctl start all")
     assert cache.service("redis-server").is_running
+
+
+def test_stale_backup_metric_fires_backup_too_old(lab):
+    """A last-success time older than the threshold (26 h by default) makes BackupTooOld fire for that
+    host: a metric file like the backup role's, with a job of its own, in the node exporter's textfile
+    directory of the first host; removed afterwards."""
+    mon_name = _monitoring(lab)[0]
+    target_name = lab.names[0]
+    mon, target = lab.get_host(mon_name), lab.get_host(target_name)
+    path = "/var/lib/prometheus/node-exporter/lmsops_test_stale_backup.prom"
+    job = "lmsops-test-stale"
+
+    def firing():
+        return [
+            a for a in _get(mon, "alerts")["alerts"]
+            if a["labels"].get("alertname") == "BackupTooOld" and a["labels"].get("instance") == target_name
+            and a["labels"].get("exported_job") == job and a["state"] == "firing"
+        ]
+
+    assert not firing(), "BackupTooOld fires for the test job before its metric exists"
+    # The node exporter merges a metric's series from several files only when their HELP and TYPE agree:
+    # take them from the backup role's own file on the host.
+    metric = "lmsops_backup_last_success_timestamp_seconds"
+    head = target.run(
+        f"grep -h -E '^# (HELP|TYPE) {metric} ' {os.path.dirname(path)}/lmsops_backup_*.prom | head -n 2"
+    ).stdout
+    stale = int(time.time()) - 27 * 3600
+    target.run(
+        f"printf '%s{metric}{{job=\"{job}\"}} {stale}\\n' {shlex.quote(head)} > {path}.tmp"
+        f" && chmod 0644 {path}.tmp && mv {path}.tmp {path}"
+    )
+    try:
+        alerts = _wait(firing, timeout=120)
+        assert alerts, f"BackupTooOld did not fire for {target_name} with a last success 27 h ago"
+        assert alerts[0]["labels"]["severity"] == "critical"
+    finally:
+        target.run(f"rm -f {path}")
