@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 
-from _lab import apt_install, members, pexec
+from _lab import ROOT, apt_install, members, pexec
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -69,3 +70,21 @@ def parse(out: str) -> dict:
         "timeouts": int(sock.group(4)) if sock else 0,
         "raw": out,
     }
+
+
+def playbook_under_load(lab, client: str, url: str, connections: int, playbook: str,
+                        *args: str) -> tuple[float, int, str, dict]:
+    """Run playbooks/<playbook> on the lab with wrk through the load balancer the whole time: the
+    playbook's wall time, exit code and output, and wrk's report (parsed)."""
+    wrk = subprocess.Popen(command(client, url, 3600, connections), text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3)  # wrk connected and warm before the first host is touched
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(lab.LAB_INVENTORY),
+           str(ROOT / "playbooks" / playbook), *args]
+    start = time.monotonic()
+    res = subprocess.run(cmd, env=lab.ansible_env(), cwd=ROOT, text=True, capture_output=True)
+    took = time.monotonic() - start
+    time.sleep(3)  # and for a moment after the last host is back
+    pexec(client, "pkill -INT -x wrk", check=False)  # wrk prints its report on SIGINT
+    out, _ = wrk.communicate(timeout=60)
+    return took, res.returncode, res.stdout, parse(out)

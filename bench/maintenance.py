@@ -20,13 +20,11 @@ whole machine's load average: on a busy machine the health gate refuses (load pe
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import _wrk
-from _lab import ROOT, load_lab, members, pexec
+from _lab import load_lab, members, pexec
 
 DRAIN = "/usr/local/sbin/lmsops-nginx-drain"
 
@@ -38,19 +36,7 @@ def upstream(lb: str) -> dict[str, str]:
 
 def maintenance_under_load(lab, client: str, url: str, connections: int, extra: list[str]) -> tuple[float, int, str, dict]:
     """Run maintenance.yml with wrk through the LB the whole time; wall time, exit code, output, wrk's report."""
-    wrk = subprocess.Popen(_wrk.command(client, url, 3600, connections), text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(3)  # wrk connected and warm before the first host is touched
-    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(lab.LAB_INVENTORY),
-           str(ROOT / "playbooks" / "maintenance.yml"), *extra]
-    start = time.monotonic()
-    res = subprocess.run(cmd, env=lab.ansible_env(), cwd=ROOT, text=True, capture_output=True)
-    took = time.monotonic() - start
-    time.sleep(3)  # and for a moment after the last host is back
-    pexec(client, "pkill -INT -x wrk", check=False)  # wrk prints its report on SIGINT
-    out, _ = wrk.communicate(timeout=60)
-    return took, res.returncode, res.stdout, _wrk.parse(out)
-
+    return _wrk.playbook_under_load(lab, client, url, connections, "maintenance.yml", *extra)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,21 +41,12 @@ def releases(host: str, root: str) -> set[str]:
 
 def deploy_under_load(lab, client: str, url: str, source: Path, connections: int) -> tuple[float, int, dict]:
     """Run deploy.yml with wrk running through the LB the whole time; deploy's time, exit code, wrk's report."""
-    wrk = subprocess.Popen(_wrk.command(client, url, 3600, connections), text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(3)  # wrk connected and warm before the first host is touched
-    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(lab.LAB_INVENTORY),
-           str(ROOT / "playbooks" / "deploy.yml"), "-e", f"app_source_dir={source}"]
-    start = time.monotonic()
-    res = subprocess.run(cmd, env=lab.ansible_env(), cwd=ROOT, text=True, capture_output=True)
-    took = time.monotonic() - start
-    time.sleep(3)  # and for a moment after the last host is back
-    pexec(client, "pkill -INT -x wrk", check=False)  # wrk prints its report on SIGINT
-    out, _ = wrk.communicate(timeout=60)
-    if res.returncode != 0:
-        tail = "\n".join(l for l in res.stdout.splitlines() if "fatal" in l or "FAILED" in l or "msg" in l)
-        print(f"[bench] deploy.yml exit {res.returncode}:\n{tail[-1500:]}", file=sys.stderr)
-    return took, res.returncode, _wrk.parse(out)
+    took, rc, stdout, report = _wrk.playbook_under_load(lab, client, url, connections, "deploy.yml",
+                                                       "-e", f"app_source_dir={source}")
+    if rc != 0:
+        tail = "\n".join(l for l in stdout.splitlines() if "fatal" in l or "FAILED" in l or "msg" in l)
+        print(f"[bench] deploy.yml exit {rc}:\n{tail[-1500:]}", file=sys.stderr)
+    return took, rc, report
 
 
 def report(label: str, took: float, res: dict) -> None:

@@ -103,6 +103,15 @@ class Lab:
     def names(self) -> list[str]:
         return sorted(self.hostvars)
 
+    @staticmethod
+    def recap(stdout: str) -> dict[str, dict[str, int]]:
+        """The PLAY RECAP counters per host of a playbook's output."""
+        recap = {}
+        for match in re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout, re.M):
+            recap[match.group(1)] = {"ok": int(match.group(2)), "changed": int(match.group(3)),
+                                     "unreachable": int(match.group(4)), "failed": int(match.group(5))}
+        return recap
+
     def hosts_in(self, group: str) -> list[str]:
         return self._groups.get(group, [])
 

@@ -68,14 +68,6 @@ def _current(lab, name: str) -> str:
     return lab.get_host(name).check_output("readlink %s", _root(lab, name) + "/current")
 
 
-def _recap(stdout: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters per host."""
-    recap = {}
-    for match in re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout, re.M):
-        recap[match.group(1)] = {"ok": int(match.group(2)), "changed": int(match.group(3)),
-                                 "unreachable": int(match.group(4)), "failed": int(match.group(5))}
-    return recap
-
 
 # ---------------------------------------------------------------- the release layout
 def test_current_points_at_a_complete_release(lab):
@@ -190,7 +182,7 @@ def test_second_deploy_of_the_same_release_changes_nothing(lab):
     for _ in range(2):
         res = lab.playbook("playbooks/deploy.yml")
         assert res.returncode == 0, res.stdout[-3000:]
-    recap = _recap(res.stdout)
+    recap = lab.recap(res.stdout)
     changed = {h: c["changed"] for h, c in recap.items() if c["changed"]}
     assert not changed, f"a deploy of the release the hosts run changed something: {changed}"
 

@@ -25,14 +25,6 @@ REFUSAL = "maintenance refused"
 CALM = ("-e", "health_load_warn=1000", "-e", "health_load_crit=1000")
 
 
-def _recap(stdout: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters per host."""
-    recap = {}
-    for match in re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout, re.M):
-        recap[match.group(1)] = {"ok": int(match.group(2)), "changed": int(match.group(3)),
-                                 "unreachable": int(match.group(4)), "failed": int(match.group(5))}
-    return recap
-
 
 def _tail(proc) -> str:
     return (proc.stdout[-6000:] + "\n" + proc.stderr[-2000:]).strip()
@@ -67,7 +59,7 @@ def test_maintenance_runs_through_and_every_web_host_serves_again(lab, first_run
     webs = lab.hosts_or_skip("web")
     assert first_run.returncode == 0, f"maintenance.yml failed:\n{_tail(first_run)}"
     assert REFUSAL not in first_run.stdout
-    recap = _recap(first_run.stdout)
+    recap = lab.recap(first_run.stdout)
     assert set(lab.names) <= set(recap), f"hosts missing from the recap: {set(lab.names) - set(recap)}"
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
     # Every step ran and the summary names every host.
@@ -105,7 +97,7 @@ def test_a_second_run_changes_nothing(lab, first_run):
     assert first_run.returncode == 0, "maintenance.yml failed (see the first test)"
     again = lab.playbook(PLAYBOOK, *CALM, timeout=1800)
     assert again.returncode == 0, f"second maintenance.yml run failed:\n{_tail(again)}"
-    recap = _recap(again.stdout)
+    recap = lab.recap(again.stdout)
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     assert not changed, f"a second run changed something: {changed}\n{_tail(again)}"
     _assert_every_web_host_in(lab, lab.hosts_or_skip("web"))
