@@ -6,16 +6,18 @@
 --shape lab (default) needs the converged lab (`scripts/lab up`): seven hosts on this machine's CPUs.
 --shape aio needs Molecule's all-in-one scenario converged (`molecule converge -s aio`): every group on
 one host, the shape of the reference figures in issue 4; the load generator is then a container of the
-lab image on the scenario's network that no role touches (created here, removed at the end). The page reads a course row from MariaDB by primary key
-and does a Redis GET on every request. In one run, alternating, on the same hosts:
+lab image on the scenario's network that no role touches (created here, removed at the end).
+
+The page reads a course row from MariaDB by primary key and does a Redis GET on every request. In one
+run, alternating, on the same hosts:
   converged  the stack as site.yml converges it (pools sized by the capacity plan, FastCGI and
              upstream keepalive, opcache without timestamp checks);
   defaults   the distro's PHP-FPM pool and nginx settings (bench/distro-defaults.yml), put in place
              by site.yml's own php_fpm and nginx roles with those values as extra variables.
 Each measurement follows a short warm-up. Prints req/s, p50/p99 latency, non-2xx responses and
 socket errors (medians over the runs) and the req/s ratio, and leaves the converged stack in place.
-The load generator is the first `monitoring` host, so it does not share a role with the stack under
-test (all lab hosts share this machine's CPUs, as the note in bench/RESULTS.md says).
+In the lab shape the load generator is the first `monitoring` host, so it does not share a role with
+the stack under test (all lab hosts share this machine's CPUs, as the note in bench/RESULTS.md says).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import time
 
 import _wrk
 import yaml
-from _lab import ROOT, load_lab, members, pexec
+from _lab import ROOT, apt_install, load_lab, members, pexec
 
 VARIANTS = ("converged", "defaults")
 AIO_CLIENT = "bench-aio-client"
@@ -57,12 +59,11 @@ def aio_site(lab) -> tuple[str, str]:
     """The load generator next to Molecule's all-in-one host (created, with wrk) and the site's URL."""
     scenario = yaml.safe_load((ROOT / "molecule" / "aio" / "molecule.yml").read_text())
     host = scenario["platforms"][0]
-    state = subprocess.run(["podman", "inspect", "-f", "{{.State.Running}}", host["name"]],
-                           text=True, capture_output=True)
-    if state.stdout.strip() != "true":
+    fmt = "{{.State.Running}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    state = subprocess.run(["podman", "inspect", "-f", fmt, host["name"]], text=True, capture_output=True).stdout.split()
+    if state[:1] != ["true"] or len(state) != 2:
         raise SystemExit(f"[bench] {host['name']} is not running (run `molecule converge -s aio` first)")
-    address = subprocess.run(["podman", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-                              host["name"]], text=True, capture_output=True, check=True).stdout.strip()
+    address = state[1]
     # The scenario links the lab's group_vars: the site's name is the lab's.
     inv = lab.lab_inventory()
     name = inv["_meta"]["hostvars"][members(inv, "loadbalancers")[0]].get("nginx_lb_server_name") or host["name"]
@@ -73,8 +74,7 @@ def aio_site(lab) -> tuple[str, str]:
                     "--ip", client_ip, "--systemd", "always", lab.IMAGE, "/sbin/init"], check=True, capture_output=True)
     lab.wait_ready(AIO_CLIENT)
     _wrk.prepare(AIO_CLIENT, name, address)
-    pexec(AIO_CLIENT, "command -v curl >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                      "--no-install-recommends curl >/dev/null; }")
+    apt_install(AIO_CLIENT, "curl")
     return AIO_CLIENT, f"https://{name}"
 
 
