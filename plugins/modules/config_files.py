@@ -43,9 +43,12 @@ options:
       state:
         description:
           - V(file) writes O(files[].content) (when given) or sets O(files[].settings) in the file.
+          - V(exists) creates an empty file when it is missing and leaves the content of an existing
+            one alone: for files another program writes, such as a log that must exist, with the right
+            owner and mode, before its service starts. Only the attributes are managed.
           - V(directory) creates the directory; V(absent) removes a file (directories are refused).
         type: str
-        choices: [file, directory, absent]
+        choices: [file, exists, directory, absent]
         default: file
       content:
         description: The whole content of the file. Mutually exclusive with O(files[].settings).
@@ -107,6 +110,11 @@ EXAMPLES = r"""
         mode: "0644"
       - dest: /etc/cron.d/old-job
         state: absent
+      - dest: /var/log/myapp/access.log
+        state: exists
+        owner: www-data
+        group: adm
+        mode: "0640"
 """
 
 RETURN = r"""
@@ -223,6 +231,17 @@ class ConfigFiles:
                     return True
                 os.makedirs(dest)
             return self._attributes(item, changed, dest)
+        if state == "exists":
+            if item["content"] is not None or item["settings"] is not None:
+                self.module.fail_json(msg="%s: state exists takes neither content nor settings" % dest)
+            if os.path.isdir(dest):
+                self.module.fail_json(msg="%s is a directory, not a file" % dest)
+            if os.path.lexists(dest):
+                return self._attributes(item, False, dest)
+            changed = self._write(item, b"", None)
+            if self.module.check_mode:
+                return changed
+            return self._attributes(item, changed, dest)
         # state == file
         has_content, has_settings = item["content"] is not None, item["settings"] is not None
         if has_content == has_settings:
@@ -261,7 +280,7 @@ def build_module():
         argument_spec=dict(
             files=dict(type="list", elements="dict", required=True, options=dict(
                 dest=dict(type="path", required=True),
-                state=dict(type="str", choices=["file", "directory", "absent"], default="file"),
+                state=dict(type="str", choices=["file", "exists", "directory", "absent"], default="file"),
                 content=dict(type="str"),
                 settings=dict(type="dict"),
                 separator=dict(type="str", default=" "),

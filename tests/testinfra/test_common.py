@@ -108,5 +108,6 @@ def test_core_dumps_banner_modules(host):
     limits = host.file("/etc/security/limits.d/90-lmsops-coredump.conf").content_string
     assert re.search(r"^\*\s+hard\s+core\s+0$", limits, re.MULTILINE)
     assert host.file("/etc/systemd/coredump.conf.d/90-lmsops.conf").contains("^Storage=none$")
+    assert host.check_output("bash -lc 'ulimit -c'") == "0", "a login shell may dump core"
     assert host.file("/etc/issue.net").contains("Authorised access only")
     assert host.file("/etc/modprobe.d/lmsops-blacklist.conf").contains("^install usb-storage /bin/true$")

@@ -25,6 +25,8 @@ DEFAULT_API_PATH = "/api/"
 DEFAULT_API_BURST = 40
 APP_ROOT = "/srv/lms"
 DRAIN = "/usr/local/sbin/lmsops-nginx-drain"
+APP_LOG = "/var/log/nginx/lmsops-app.access.log"
+STATUS_LOG = "/var/log/nginx/lmsops-status.access.log"
 LB_CONF = "/etc/nginx/conf.d/lmsops-lb.conf"
 SECURITY_HEADERS = ("x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy")
 
@@ -93,6 +95,10 @@ def test_nginx_running_enabled_and_configuration_valid(lab):
         assert not host.file("/etc/nginx/sites-enabled/default").exists, f"{name}: the default site is enabled"
         dump = host.check_output("nginx -T 2>/dev/null")
         assert re.search(r"^\s*server_tokens off;", dump, re.MULTILINE), f"{name}: server_tokens is not off"
+        # Access logs hold client addresses and URLs: not for every local user to read.
+        for log in host.check_output("find /var/log/nginx -maxdepth 1 -type f -name '*.log'").split():
+            mode = host.file(log).mode
+            assert mode & 0o007 == 0, f"{name}: {log} is readable by others ({oct(mode)})"
 
 
 # ---------------------------------------------------------------- load balancer
@@ -184,7 +190,7 @@ def _nginx_pids(host) -> str:
 
 
 def _app_requests(lab, web: str) -> int:
-    return int(lab.get_host(web).check_output("wc -l < /var/log/nginx/lmsops-app.access.log"))
+    return int(lab.get_host(web).check_output(f"wc -l < {APP_LOG}"))
 
 
 def test_drain_takes_a_web_host_out_and_puts_it_back(lab):
@@ -288,7 +294,11 @@ def test_local_monitoring_pages_answer_on_loopback(lab):
     for web in _webs(lab):
         host = lab.get_host(web)
         base = f"http://127.0.0.1:{_app_port(lab, web)}"
-        status, _, body = _curl(host, base + "/nginx-status")
+        marker = f"/nginx-status?lmsops-test={uuid.uuid4().hex}"
+        status, _, body = _curl(host, base + marker)
+        # Logged, to the status pages' log rather than the app's.
+        assert host.run(f"grep -qF {shlex.quote(marker)} {STATUS_LOG}").rc == 0, f"{web}: {marker} not in {STATUS_LOG}"
+        assert host.run(f"grep -qF {shlex.quote(marker)} {APP_LOG}").rc != 0, f"{web}: {marker} in {APP_LOG}"
         assert status == 200 and "Active connections" in body, f"{web}: /nginx-status: HTTP {status} {body[:200]}"
         status, _, body = _curl(host, base + "/fpm-ping")
         assert status == 200 and body.strip() == "pong", f"{web}: /fpm-ping: HTTP {status} {body[:200]}"

@@ -116,12 +116,28 @@ def test_directory_and_absent(run, tmp_path):
     assert refused["failed"] and "is a directory" in refused["msg"]
 
 
+def test_exists_creates_an_empty_file_and_keeps_content(run, tmp_path):
+    log = tmp_path / "access.log"
+    item = {"dest": str(log), "state": "exists", "mode": "0640"}
+    predicted = run([item], check=True, diff=True)
+    assert predicted["changed"] and not log.exists() and "(absent)" in predicted["diff"][0]["before_header"]
+    made = run([item])
+    assert made["changed"] and log.read_bytes() == b"" and mode_of(log) == 0o640
+    log.write_bytes(b"GET / 200\n\xff not utf-8\n")
+    os.chmod(log, 0o644)
+    fixed = run([item])
+    assert fixed["changed"] and mode_of(log) == 0o640 and log.read_bytes() == b"GET / 200\n\xff not utf-8\n"
+    assert not run([item])["changed"]
+
+
 @pytest.mark.parametrize(
     ("item", "match"),
     [
         pytest.param({"dest": "relative/path", "content": "x"}, "absolute path", id="relative"),
         pytest.param({"dest": "/tmp/x", "content": "x", "settings": {"A": 1}}, "exactly one of", id="both"),
         pytest.param({"dest": "/tmp/x"}, "exactly one of", id="neither"),
+        pytest.param({"dest": "/tmp/x", "state": "exists", "content": "x"}, "neither content nor settings", id="exists-content"),
+        pytest.param({"dest": "/tmp", "state": "exists"}, "is a directory", id="exists-directory"),
         pytest.param({"dest": "/nonexistent-dir/x", "content": "x"}, "does not exist", id="no-directory"),
     ],
 )
