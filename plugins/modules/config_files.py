@@ -44,8 +44,8 @@ options:
         description:
           - V(file) writes O(files[].content) (when given) or sets O(files[].settings) in the file.
           - V(exists) creates an empty file when it is missing and leaves the content of an existing
-            one alone: for files another program writes, such as a log that must exist, with the right
-            owner and mode, before its service starts. Only the attributes are managed.
+            one alone. It is meant for files another program writes, such as a log that must exist with
+            the right owner and mode before its service starts. Only the attributes are managed.
           - V(directory) creates the directory; V(absent) removes a file (directories are refused).
         type: str
         choices: [file, exists, directory, absent]

@@ -14,6 +14,7 @@ BAD_INPUT = [
     ({"fail2ban_ignoreip": ["127.0.0.1/8", "not-an-address"]}, "fail2ban_ignoreip", "not-an-address"),
     ({"common_unattended_reboot_time": "25:99"}, "common_unattended_reboot_time", "HH:MM"),
     ({"lmsops_memory_mb": "lots"}, "lmsops_memory_mb", "positive whole numbers"),
+    ({"syslog_forward_selector": "*.info;mail.infoo"}, "syslog_forward_selector", "priorities"),
     # The fleet as a whole: the PHP and queue workers could open more connections than the database takes.
     ({"mysql_max_connections": 5}, "max_connections 5", "below the"),
 ]
