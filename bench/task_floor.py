@@ -132,7 +132,7 @@ def main() -> None:
     for kind, secs in costs.items():
         print(f"    {kind:<26} {secs:6.3f} s")
     print(f"  one module run on a host ({hosts[0][0]}): {module_cpu * 1000:.0f} ms CPU "
-          f"(python3 -c pass: {python_cpu * 1000:.0f} ms); the rest is module_utils compiled from the payload")
+          f"(python3 -c pass: {python_cpu * 1000:.0f} ms)")
     print(f"  idempotent re-run of site.yml: {took:.1f} s wall, control node {cpu:.1f} CPU-s, "
           f"changed={changed}, {counts['headers']} task headers")
     print("    per host            module runs  controller  skipped")
