@@ -35,6 +35,15 @@ def apt_install(name: str, pkgs: str) -> None:
                 f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {pkgs} >/dev/null; }}")
 
 
+def require_running(hosts: list[tuple[str, str]], who: str) -> None:
+    """Stop with a message naming the lab hosts (name, address) that are not running."""
+    running = set(subprocess.run(["podman", "ps", "--format", "{{.Names}}"], text=True,
+                                 capture_output=True, check=True).stdout.split())
+    missing = [n for n, _ in hosts if n not in running]
+    if missing:
+        raise SystemExit(f"[{who}] lab hosts not running: {', '.join(missing)} (run scripts/lab up)")
+
+
 def members(inv: dict, group: str) -> list[str]:
     """The hosts of an inventory group, in inventory order, from scripts/lab's lab_inventory()."""
     return list((inv.get(group) or {}).get("hosts", []))

@@ -14,7 +14,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _lab import apt_install, load_lab, pexec
+from _lab import apt_install, load_lab, pexec, require_running
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = "bench-bare"
@@ -42,11 +42,7 @@ def ssh_audit(auditor: str, address: str) -> tuple[int, int, list[str]]:
 def main() -> None:
     lab = load_lab()
     hosts, groups, network, _ = lab.lab_shape(lab.lab_inventory())
-    running = set(subprocess.run(["podman", "ps", "--format", "{{.Names}}"], text=True,
-                                 capture_output=True, check=True).stdout.split())
-    missing = [n for n, _ in hosts if n not in running]
-    if missing:
-        raise SystemExit(f"[audit] lab hosts not running: {', '.join(missing)} (run scripts/lab up)")
+    require_running(hosts, "audit")
 
     # A bare host of the same image on the lab network: the baseline.
     subprocess.run(["podman", "rm", "-f", "--ignore", BARE], check=True, capture_output=True)

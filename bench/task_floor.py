@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _lab import load_lab, pexec
+from _lab import load_lab, pexec, require_running
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACKS = Path(__file__).resolve().parent / "callback"
@@ -100,11 +100,7 @@ def main() -> None:
     args = ap.parse_args()
     mod = load_lab()
     hosts, _, _, _ = mod.lab_shape(mod.lab_inventory())
-    running = set(subprocess.run(["podman", "ps", "--format", "{{.Names}}"], text=True,
-                                 capture_output=True, check=True).stdout.split())
-    missing = [n for n, _ in hosts if n not in running]
-    if missing:
-        raise SystemExit(f"[bench] lab hosts not running: {', '.join(missing)} (run scripts/lab up)")
+    require_running(hosts, "bench")
 
     with tempfile.TemporaryDirectory() as tmp:
         print(f"[bench] {args.tasks} tasks of each kind on {len(hosts)} hosts", file=sys.stderr)
