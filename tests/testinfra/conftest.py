@@ -141,6 +141,10 @@ class Lab:
     def address(self, name: str) -> str:
         return self.hostvars[name].get("ansible_host", name)
 
+    def private_address(self, name: str) -> str:
+        """The host's private address as the roles read it: lmsops_private_address, else its inventory address."""
+        return self.literal(name, "lmsops_private_address") or self.address(name)
+
     def get_host(self, name: str) -> testinfra.host.Host:
         if name not in self._hosts:
             self._hosts[name] = testinfra.get_host(f"podman://{name}")

@@ -50,7 +50,7 @@ def _user(lab, name: str) -> str:
 
 
 def _base_url(lab, name: str) -> str:
-    address = _literal(lab, name, "lmsops_private_address") or lab.address(name)
+    address = lab.private_address(name)
     return f"http://{address}:{int(_literal(lab, name, 'nginx_app_port', DEFAULT_PORT))}"
 
 

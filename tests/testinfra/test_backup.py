@@ -185,7 +185,7 @@ def test_backup_drop_restore_gives_every_table_back(lab):
     assert after == before, f"tables differ after the restore:\nbefore {before}\nafter  {after}"
     # The app answers on the restored database (restore.yml checked /health too).
     for web in lab.hosts_in("web"):
-        address = lab.literal(web, "lmsops_private_address") or lab.address(web)
+        address = lab.private_address(web)
         port = str(int(lab.literal(web, "nginx_app_port", 8080)))
         out = lab.get_host(web).check_output("curl -s -m 10 -o /dev/null -w '%%{http_code}' http://%s:%s/", address, port)
         assert out == "200", f"{web}: the app answered {out} after the restore"

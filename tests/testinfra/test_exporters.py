@@ -39,10 +39,6 @@ def _port(lab, name: str, job: str) -> int:
     return int(lab.literal(name, f"exporters_{job}_port", EXPORTERS[job][1]))
 
 
-def _address(lab, name: str) -> str:
-    return lab.literal(name, "lmsops_private_address") or lab.address(name)
-
-
 def _targets(lab) -> list[tuple[str, str, int]]:
     """(host, job, port) of every exporter of the inventory."""
     return [(n, job, _port(lab, n, job)) for n in lab.names for job in EXPORTERS if _runs(lab, n, job)]
@@ -54,7 +50,7 @@ def _scraper(lab) -> str:
 
 def _scrape(lab, src: str, name: str, job: str) -> str:
     """GET /metrics of `job` on `name` from host `src`, over the network as Prometheus does."""
-    url = f"http://{_address(lab, name)}:{_port(lab, name, job)}/metrics"
+    url = f"http://{lab.private_address(name)}:{_port(lab, name, job)}/metrics"
     result = lab.get_host(src).run(f"curl -fsS --max-time 10 {url}")
     assert result.rc == 0, f"{src} cannot scrape {url}: {result.stderr.strip()}"
     return result.stdout
@@ -81,7 +77,7 @@ def test_exporters_running_and_enabled_on_the_hosts_of_their_groups(lab):
 
 def test_exporters_listen_on_the_private_address_only(lab):
     for name, job, port in _targets(lab):
-        wanted = lab.literal(name, "exporters_listen_address") or _address(lab, name)
+        wanted = lab.literal(name, "exporters_listen_address") or lab.private_address(name)
         out = lab.get_host(name).check_output(f"ss -Hltn 'sport = :{port}'")
         listening = {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
         assert listening == {wanted}, f"{job} exporter on {name} listens on {sorted(listening)}, wanted {wanted}"
@@ -194,7 +190,7 @@ def test_exporter_ports_dropped_for_hosts_outside_monitoring(lab):
     probed = 0
     for name, job, port in _targets(lab):
         for src in (o for o in outsiders if o != name):
-            result = probe(lab.get_host(src), _address(lab, name), port)
+            result = probe(lab.get_host(src), lab.private_address(name), port)
             assert result.outcome == "timeout", f"{job} exporter {name}:{port} from {src}: {result}"
             probed += 1
     if not probed:
@@ -206,7 +202,7 @@ def test_exporter_ports_open_to_the_monitoring_hosts(lab):
         for name, job, port in _targets(lab):
             if name == src:
                 continue
-            result = probe(lab.get_host(src), _address(lab, name), port)
+            result = probe(lab.get_host(src), lab.private_address(name), port)
             assert result.outcome == "open", f"{job} exporter {name}:{port} from {src}: {result}"
 
 

@@ -44,10 +44,6 @@ def _literal(lab, name: str, var: str, default=None):
     return lab.literal(name, var, default)
 
 
-def _private_address(lab, name: str) -> str:
-    return _literal(lab, name, "lmsops_private_address") or lab.address(name)
-
-
 def _app_port(lab, name: str) -> int:
     return int(_literal(lab, name, "nginx_app_port", DEFAULT_APP_PORT))
 
@@ -106,7 +102,7 @@ def test_https_through_the_load_balancer_serves_the_app_with_security_headers(la
     for lb in _lbs(lab):
         sources = [lb] + _outside(lab)[:1]
         for src in sources:
-            url = f"https://{'127.0.0.1' if src == lb else _private_address(lab, lb)}/"
+            url = f"https://{'127.0.0.1' if src == lb else lab.private_address(lb)}/"
             status, headers, body = _curl(lab.get_host(src), url)
             assert status in (200, 302, 503), f"{url} from {src}: HTTP {status}: {body[:300]}"
             assert headers.get("server") == "nginx", f"{url} from {src} shows the version: {headers.get('server')}"
@@ -157,7 +153,7 @@ def test_tls_versions_and_certificate_files(lab):
 def test_monitoring_pages_are_not_reachable_through_the_load_balancer(lab):
     for lb in _lbs(lab):
         for src in [lb] + _outside(lab)[:1]:
-            base = f"https://{'127.0.0.1' if src == lb else _private_address(lab, lb)}"
+            base = f"https://{'127.0.0.1' if src == lb else lab.private_address(lb)}"
             for path in ("/nginx-status", "/fpm-status", "/fpm-ping"):
                 status, _, body = _curl(lab.get_host(src), base + path)
                 assert status in (403, 404), f"{base}{path} from {src}: HTTP {status}: {body[:200]}"
@@ -278,11 +274,11 @@ def test_app_port_open_to_load_balancers_only(lab):
     for web in _webs(lab):
         port = _app_port(lab, web)
         for lb in (n for n in lab.hosts_in("loadbalancers") if n != web):
-            result = probe(lab.get_host(lb), _private_address(lab, web), port)
+            result = probe(lab.get_host(lb), lab.private_address(web), port)
             assert result.outcome == "open", f"{web}:{port} from the load balancer {lb}: {result}"
         for src in (n for n in lab.outside("loadbalancers") if n != web):
             src_host = lab.get_host(src)
-            result = probe(src_host, _private_address(lab, web), port)
+            result = probe(src_host, lab.private_address(web), port)
             assert result.outcome == "timeout", f"{web}:{port} from {src} should be dropped: {result}"
             assert probe(src_host, lab.address(web), ssh_port(lab, web)).outcome == "open", f"SSH on {web} from {src}"
             checked += 1
@@ -305,7 +301,7 @@ def test_local_monitoring_pages_answer_on_loopback(lab):
         status, _, body = _curl(host, base + "/fpm-status")
         assert status == 200 and "pool:" in body, f"{web}: /fpm-status: HTTP {status} {body[:200]}"
         # The private address is not loopback: refused there.
-        status, _, _ = _curl(host, f"http://{_private_address(lab, web)}:{_app_port(lab, web)}/nginx-status")
+        status, _, _ = _curl(host, f"http://{lab.private_address(web)}:{_app_port(lab, web)}/nginx-status")
         assert status == 403, f"{web}: /nginx-status on the private address: HTTP {status}"
 
 

@@ -33,10 +33,6 @@ def _port(lab, name: str) -> int:
     return int(_literal(lab, name, "redis_port", DEFAULT_PORT))
 
 
-def _private_address(lab, name: str) -> str:
-    return _literal(lab, name, "lmsops_private_address") or lab.address(name)
-
-
 @pytest.fixture(scope="session")
 def credentials(lab) -> dict[str, dict[str, str]]:
     """Per cache host, user name -> password (`default` is the admin), templated by Ansible."""
@@ -112,7 +108,7 @@ def test_redis_listens_on_the_private_address_and_loopback_only(lab):
         port = _port(lab, name)
         out = lab.get_host(name).check_output(f"ss -Hltn 'sport = :{port}'")
         listening = {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
-        wanted = set(_literal(lab, name, "redis_bind") or [_private_address(lab, name), "127.0.0.1"])
+        wanted = set(_literal(lab, name, "redis_bind") or [lab.private_address(name), "127.0.0.1"])
         assert listening == wanted, f"{name} listens on {sorted(listening)} for port {port}, wanted {sorted(wanted)}"
 
 
@@ -158,7 +154,7 @@ def test_kernel_and_unit_settings(lab):
 def test_unauthenticated_commands_are_refused(lab):
     for cache in _cache_hosts(lab):
         for src in _app_sources(lab, cache):
-            reply = _talk(src, _private_address(lab, cache), _port(lab, cache), ["PING"])
+            reply = _talk(src, lab.private_address(cache), _port(lab, cache), ["PING"])
             assert reply and reply[0].startswith("-NOAUTH"), f"PING without AUTH on {cache} from {src}: {reply}"
 
 
@@ -167,7 +163,7 @@ def test_app_user_works_and_is_kept_from_admin_commands(lab, credentials):
         user = _app_user(credentials, cache)
         for src in _app_sources(lab, cache):
             reply = _talk(
-                src, _private_address(lab, cache), _port(lab, cache),
+                src, lab.private_address(cache), _port(lab, cache),
                 ["AUTH", user, _password(credentials, cache, user)], ["PING"],
                 ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["KEYS", "*"],
             )
@@ -179,7 +175,7 @@ def test_app_user_works_and_is_kept_from_admin_commands(lab, credentials):
 def test_wrong_password_is_refused(lab):
     for cache in _cache_hosts(lab):
         src = _app_sources(lab, cache)[0]
-        reply = _talk(src, _private_address(lab, cache), _port(lab, cache), ["AUTH", "not-the-password-at-all"])
+        reply = _talk(src, lab.private_address(cache), _port(lab, cache), ["AUTH", "not-the-password-at-all"])
         assert reply and reply[0].startswith("-WRONGPASS"), reply
 
 
@@ -189,7 +185,7 @@ def test_redis_port_dropped_for_hosts_outside_the_allowed_groups(lab):
         groups = _literal(lab, cache, "redis_allowed_groups", DEFAULT_ALLOWED)
         for src in (n for n in lab.outside(*groups) if n != cache):
             src_host = lab.get_host(src)
-            result = probe(src_host, _private_address(lab, cache), _port(lab, cache))
+            result = probe(src_host, lab.private_address(cache), _port(lab, cache))
             assert result.outcome == "timeout", f"{cache}:{_port(lab, cache)} from {src} should be dropped: {result}"
             ssh = probe(src_host, lab.address(cache), ssh_port(lab, cache))
             assert ssh.outcome == "open", f"SSH on {cache} from {src}: {ssh}"

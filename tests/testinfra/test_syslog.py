@@ -35,10 +35,6 @@ def _senders(lab) -> list[str]:
     return senders
 
 
-def _private_address(lab, name: str) -> str:
-    return lab.literal(name, "lmsops_private_address") or lab.address(name)
-
-
 def _log(lab, sender: str, tag: str) -> str:
     marker = f"lmsops-test {uuid.uuid4().hex}"
     lab.get_host(sender).check_output(f"logger -t {tag} {shlex.quote(marker)}")
@@ -65,7 +61,7 @@ def test_rsyslog_runs_with_a_valid_configuration_everywhere(lab):
     for name in lab.hosts_in("monitoring"):
         assert lab.get_host(name).file(RECEIVER_CONF).exists, f"{name}: receives nothing"
         forward = lab.get_host(name).file(FORWARD_CONF)
-        assert not (forward.exists and forward.contains(_private_address(lab, name))), f"{name} forwards to itself"
+        assert not (forward.exists and forward.contains(lab.private_address(name))), f"{name} forwards to itself"
     for name in lab.outside("monitoring"):
         assert not lab.get_host(name).file(RECEIVER_CONF).exists, f"{name} is no receiver but listens"
 
@@ -92,7 +88,7 @@ def test_receivers_listen_on_the_private_address_for_inventory_hosts(lab):
     receivers = _receivers(lab)
     for name in receivers:
         listening = lab.get_host(name).check_output(f"ss -Hltn 'sport = :{PORT}'")
-        address = _private_address(lab, name)
+        address = lab.private_address(name)
         local = {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in listening.splitlines() if line.strip()}
         assert local == {address}, f"{name} listens for syslog on {sorted(local)}, wanted {address} only"
         for sender in lab.outside("monitoring"):
