@@ -109,3 +109,29 @@ def test_db_port_closed_to_other_hosts_that_still_reach_ssh(lab):
             checked += 1
     if not checked:
         pytest.skip("every host is in web or workers or is the db host (all-in-one)")
+
+
+def test_role_run_alone_opens_its_own_port(lab):
+    """site.yml opens every role's port in the firewall role's one ufw pass; a role run on its own
+    (here `--tags mysql`, which skips the firewall role) still opens its port itself."""
+    db = _db_hosts(lab)[0]
+    sources = sorted({lab.private_address(n) for n in lab.hosts_in("web") + lab.hosts_in("workers") if n != db})
+    if not sources:
+        pytest.skip("no web or workers host apart from the db hosts (all-in-one)")
+    db_host = lab.get_host(db)
+    for src in sources:
+        db_host.check_output(f"ufw delete allow from {src} to any port {DB_PORT} proto tcp")
+    client = next(n for n in lab.hosts_in("web") + lab.hosts_in("workers") if n != db)
+    closed = probe(lab.get_host(client), lab.address(db), DB_PORT)
+    assert closed.outcome == "timeout", f"the rules were deleted, yet {db}:{DB_PORT} answers {client}: {closed}"
+
+    res = lab.playbook("site.yml", "--tags", "mysql")
+    recap = lab.recap(res.stdout)
+    assert res.returncode == 0 and recap, res.stdout[-3000:] + res.stderr[-2000:]
+    assert recap[db]["changed"] >= 1, recap
+    assert "lmsops.stack.firewall : Allow the wanted rules" in res.stdout, res.stdout[-3000:]
+    rules = db_host.check_output("ufw status")
+    for src in sources:
+        assert re.search(rf"^{DB_PORT}/tcp\s+ALLOW\s+{re.escape(src)}\s+# lmsops:mysql$", rules, re.M), rules
+    reopened = probe(lab.get_host(client), lab.address(db), DB_PORT)
+    assert reopened.outcome in ("open", "refused"), f"{db}:{DB_PORT} from {client}: {reopened}"
