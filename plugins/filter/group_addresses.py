@@ -15,6 +15,13 @@ def group_addresses(hostvars: Any, groups: Any, from_groups: Any) -> list:
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def group_hosts_by_address(hostvars: Any, groups: Any, from_groups: Any) -> dict:
+    try:
+        return _inventory.group_hosts_by_address(hostvars, groups, from_groups)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def is_cidr(value: Any) -> bool:
     return _inventory.is_cidr(value)
 
@@ -46,6 +53,7 @@ class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {
             "group_addresses": group_addresses,
+            "group_hosts_by_address": group_hosts_by_address,
             "is_cidr": is_cidr,
             "ufw_stale_rules": ufw_stale_rules,
             "ufw_missing_rules": ufw_missing_rules,

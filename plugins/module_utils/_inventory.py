@@ -64,15 +64,8 @@ def _host_address(name: str, hostvars: Mapping[str, Any]) -> IPAddress:
         raise ValueError(f"{source} is not an IP address: {value!r}") from None
 
 
-def group_addresses(
-    hostvars: Mapping[str, Any], groups: Mapping[str, Iterable[str]], from_groups: Iterable[str]
-) -> list[str]:
-    """Sorted, unique private addresses of every host in ``from_groups``.
-
-    A host's address is its ``lmsops_private_address`` host variable when set, else
-    ``ansible_facts['default_ipv4']['address']``. An empty group contributes nothing; a group that
-    does not exist is an error (a typo would otherwise silently open nothing).
-    """
+def _group_members(groups: Mapping[str, Iterable[str]], from_groups: Iterable[str]) -> list[str]:
+    """The host names of ``from_groups`` (each once, in group order), the groups checked first."""
     if isinstance(from_groups, (str, bytes)) or not isinstance(from_groups, Iterable):
         raise TypeError(
             f"from_groups must be a list of inventory group names, got {type(from_groups).__name__} {from_groups!r}"
@@ -90,11 +83,34 @@ def group_addresses(
             )
         )
 
-    addresses = set()
-    for group in wanted:
-        for name in groups[group]:
-            addresses.add(_host_address(name, hostvars))
+    return list(dict.fromkeys(name for group in wanted for name in groups[group]))
+
+
+def group_addresses(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Iterable[str]], from_groups: Iterable[str]
+) -> list[str]:
+    """Sorted, unique private addresses of every host in ``from_groups``.
+
+    A host's address is its ``lmsops_private_address`` host variable when set, else
+    ``ansible_facts['default_ipv4']['address']``. An empty group contributes nothing; a group that
+    does not exist is an error (a typo would otherwise silently open nothing).
+    """
+    addresses = {_host_address(name, hostvars) for name in _group_members(groups, from_groups)}
     return [str(a) for a in sorted(addresses, key=_address_sort_key)]
+
+
+def group_hosts_by_address(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Iterable[str]], from_groups: Iterable[str]
+) -> dict[str, str]:
+    """``{private address: inventory name}`` of every host in ``from_groups``, by address order.
+
+    Addresses as :func:`group_addresses` finds them (same rule, same errors). Inventory names of hosts
+    that share an address are joined with ``+`` in name order, so no host is silently dropped.
+    """
+    names: dict[IPAddress, list[str]] = {}
+    for name in _group_members(groups, from_groups):
+        names.setdefault(_host_address(name, hostvars), []).append(str(name))
+    return {str(a): "+".join(sorted(names[a])) for a in sorted(names, key=_address_sort_key)}
 
 
 def _parse_network(value: Any) -> IPNetwork | None:

@@ -42,9 +42,9 @@ def _log(lab, sender: str, tag: str) -> str:
 
 
 def _wait_for(lab, receiver: str, sender: str, tag: str, marker: str, timeout: float) -> bool:
+    """Whether `marker` shows up in the receiver's file of the sender's inventory name within `timeout`."""
     host = lab.get_host(receiver)
-    name = lab.get_host(sender).check_output("hostname")
-    path = f"{REMOTE_DIR}/{name}/{tag}.log"
+    path = f"{REMOTE_DIR}/{sender}/{tag}.log"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if host.run(f"grep -qF {shlex.quote(marker)} {path}").rc == 0:
@@ -72,6 +72,25 @@ def test_a_line_logged_on_any_host_reaches_every_receiver(lab):
     missing = [f"{s} -> {r}" for r in receivers for s, marker in sent.items()
                if not _wait_for(lab, r, s, "lmsops-test", marker, timeout=30)]
     assert not missing, f"not received within 30 s: {missing}"
+
+
+def test_a_sender_cannot_file_lines_under_another_hosts_name(lab):
+    """The receiver names a sender by the address it connects from, not by the name in the message."""
+    receivers, senders = _receivers(lab), _senders(lab)
+    if len(lab.names) < 3:
+        pytest.skip("needs a receiver, a sender and a third host to impersonate")
+    receiver, sender = receivers[0], senders[0]
+    victim = next(n for n in lab.names if n not in (receiver, sender))
+    marker = f"lmsops-test {uuid.uuid4().hex}"
+    # An RFC 3164 line that claims to come from the victim, sent straight to the receiver's port.
+    line = f"<13>Jan  1 00:00:00 {victim} lmsops-forged: {marker}"
+    lab.get_host(sender).check_output(
+        f"printf '%s\\n' {shlex.quote(line)} | nc -w 3 -q 1 {lab.private_address(receiver)} {PORT}")
+    assert _wait_for(lab, receiver, sender, "lmsops-forged", marker, timeout=30), \
+        f"the forged line from {sender} did not land under {sender}'s own name on {receiver}"
+    victims_file = f"{REMOTE_DIR}/{victim}/lmsops-forged.log"
+    assert lab.get_host(receiver).run(f"grep -qF {shlex.quote(marker)} {victims_file}").rc != 0, \
+        f"{sender} wrote into {victim}'s logs on {receiver}"
 
 
 def test_received_logs_are_private_and_rotate(lab):

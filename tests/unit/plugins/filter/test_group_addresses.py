@@ -17,7 +17,9 @@ GROUPS = {"all": ["web1", "db1", "cache1"], "web": ["web1"], "db": ["db1"], "cac
 
 
 def test_registers_filters():
-    assert set(FILTERS) == {"group_addresses", "is_cidr", "ufw_stale_rules", "ufw_missing_rules", "ufw_settings"}
+    assert set(FILTERS) == {
+        "group_addresses", "group_hosts_by_address", "is_cidr", "ufw_stale_rules", "ufw_missing_rules", "ufw_settings",
+    }
 
 
 @pytest.mark.parametrize(
@@ -43,6 +45,15 @@ def test_group_addresses(from_groups, expected):
 def test_group_addresses_raises_filter_error(from_groups, match):
     with pytest.raises(AnsibleFilterError, match=match):
         FILTERS["group_addresses"](HOSTVARS, GROUPS, from_groups)
+
+
+def test_group_hosts_by_address():
+    assert FILTERS["group_hosts_by_address"](HOSTVARS, GROUPS, ["web", "db"]) == {"10.0.0.3": "db1", "10.0.0.12": "web1"}
+
+
+def test_group_hosts_by_address_raises_filter_error():
+    with pytest.raises(AnsibleFilterError, match=r"host 'cache1'.*facts were not gathered"):
+        FILTERS["group_hosts_by_address"](HOSTVARS, GROUPS, ["cache"])
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.lmsops.stack.plugins.module_utils._inventory import (
     canonical_cidr,
     group_addresses,
+    group_hosts_by_address,
     is_cidr,
     parse_ufw_tuples,
     ufw_missing_rules,
@@ -90,6 +91,38 @@ def test_group_addresses(from_groups, expected):
 def test_group_addresses_errors(from_groups, error, match):
     with pytest.raises(error, match=match):
         group_addresses(HOSTVARS, GROUPS, from_groups)
+
+
+@pytest.mark.parametrize(
+    "from_groups, expected",
+    [
+        pytest.param(["web"], {"10.0.0.2": "web2", "10.0.0.12": "web1"}, id="by-address-numeric-order"),
+        pytest.param(["workers"], {"10.1.0.5": "worker1"}, id="private-address-wins-over-facts"),
+        pytest.param(["web", "aio"], {"10.0.0.2": "aio+web2", "10.0.0.12": "web1"}, id="shared-address-joins-names"),
+        pytest.param(["aio", "web", "aio"], {"10.0.0.2": "aio+web2", "10.0.0.12": "web1"}, id="host-listed-twice"),
+        pytest.param(["v6", "workers"], {"10.1.0.5": "worker1", "fd00::1": "v6"}, id="ipv6-canonical-after-ipv4"),
+        pytest.param(["empty"], {}, id="empty-group"),
+        pytest.param([], {}, id="no-groups"),
+    ],
+)
+def test_group_hosts_by_address(from_groups, expected):
+    result = group_hosts_by_address(HOSTVARS, GROUPS, from_groups)
+    assert result == expected
+    assert list(result) == list(expected), "addresses must come in numeric order"
+
+
+@pytest.mark.parametrize(
+    "from_groups, error, match",
+    [
+        pytest.param(["nope"], ValueError, r"group\(s\) nope do not exist", id="missing-group"),
+        pytest.param("web", TypeError, r"must be a list of inventory group names", id="string-not-list"),
+        pytest.param(["nofacts"], ValueError, r"host 'nofacts'.*facts were not gathered", id="no-address"),
+        pytest.param(["garbage"], ValueError, r"not an IP address: 'db.internal'", id="bad-address"),
+    ],
+)
+def test_group_hosts_by_address_errors(from_groups, error, match):
+    with pytest.raises(error, match=match):
+        group_hosts_by_address(HOSTVARS, GROUPS, from_groups)
 
 
 def test_group_addresses_no_groups_at_all():
