@@ -14,7 +14,8 @@ description:
     changes only what differs, in one module run on the host.
   - A role that writes ten small configuration files with M(ansible.builtin.template) pays for ten
     or twenty module runs on every converge, even when nothing changes; this module pays for one.
-    Render file contents on the controller with the P(ansible.builtin.template#lookup) lookup.
+    Render file contents on the controller with the P(lmsops.stack.template#lookup) lookup (the same
+    result as P(ansible.builtin.template#lookup), without its copy of every variable per render).
   - New contents are written to a temporary file next to the destination, checked with O(files[].validate)
     when given, and moved into place atomically.
   - Contents may hold secrets; set C(no_log) on the task when they do.
@@ -96,10 +97,10 @@ EXAMPLES = r"""
         state: directory
         mode: "0755"
       - dest: /etc/systemd/journald.conf.d/90-lmsops.conf
-        content: "{{ lookup('ansible.builtin.template', 'journald.conf.j2') }}"
+        content: "{{ lookup('lmsops.stack.template', 'journald.conf.j2') }}"
         mode: "0644"
       - dest: /etc/apt/apt.conf.d/20auto-upgrades
-        content: "{{ lookup('ansible.builtin.template', '20auto-upgrades.j2') }}"
+        content: "{{ lookup('lmsops.stack.template', '20auto-upgrades.j2') }}"
         mode: "0644"
         validate: apt-config -c %s dump
       - dest: /etc/login.defs

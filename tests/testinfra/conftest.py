@@ -54,6 +54,9 @@ class Lab:
         ephemeral = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
         env["ANSIBLE_CONFIG"] = str(Path(ephemeral) / "ansible.cfg") if ephemeral else str(ROOT / "ansible.cfg")
         env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".collections"))
+        if not ephemeral:  # Molecule's inventory names the key; the lab's is in its directory
+            lab_dir = Path(os.environ.get("LMSOPS_LAB_DIR", ROOT / ".lab"))
+            env.setdefault("ANSIBLE_PRIVATE_KEY_FILE", str(lab_dir / "ssh" / "id_ed25519"))
         if callback:
             env["ANSIBLE_STDOUT_CALLBACK"] = callback
         exe = ROOT / ".venv" / "bin" / "ansible-playbook"
