@@ -15,6 +15,13 @@ BAD_INPUT = [
     ({"common_unattended_reboot_time": "25:99"}, "common_unattended_reboot_time", "HH:MM"),
     ({"lmsops_memory_mb": "lots"}, "lmsops_memory_mb", "positive whole numbers"),
     ({"syslog_forward_selector": "*.info;mail.infoo"}, "syslog_forward_selector", "priorities"),
+    # Two exposures by one name would own each other's ufw rules.
+    (
+        {"firewall_expose": [{"name": "dup", "port": 8001, "from_cidrs": ["10.0.0.0/8"]},
+                             {"name": "dup", "port": 8002, "from_cidrs": ["10.0.0.0/8"]}]},
+        "firewall_expose",
+        "repeated: dup",
+    ),
     # The fleet as a whole: the PHP and queue workers could open more connections than the database takes.
     ({"mysql_max_connections": 5}, "max_connections 5", "below the"),
 ]
