@@ -109,7 +109,7 @@ def main() -> None:
         module_cpu, python_cpu = host_side(mod, hosts[0][0])
         print("[bench] the idempotent re-run of site.yml", file=sys.stderr)
         counts_file = Path(tmp) / "counts.json"
-        env = {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "lmsops_count",
+        env = {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "lmsops_count,lmsops.stack.preload",
                "LMSOPS_COUNT_OUT": str(counts_file)}
         took, cpu, out = run(mod, str(ROOT / "site.yml"), env=env)
         counts = json.loads(counts_file.read_text())

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""What the lmsops.stack.preload callback saves the control node in an idempotent re-run of site.yml.
+
+  bench/preload.py [--runs N]     on the running, converged lab (scripts/lab up first)
+
+Runs site.yml on the lab N times with the callback and N times without it, alternating (with first),
+after one warm-up run, with the lab's ansible.cfg otherwise. For each run: the wall time and the
+control node's user and system CPU time (ansible-playbook and its children: the forked workers and the
+ssh clients). Prints each run and the medians, and checks that every run reported changed=0.
+Without the callback, every forked worker loads the filter, test and lookup plugins it uses again;
+with it, the main process loads them once before the workers fork.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from _lab import load_lab, require_running
+from task_floor import CALLBACKS, ROOT
+
+# Both variants enable bench/callback/lmsops_count (it counts and, without LMSOPS_COUNT_OUT, writes
+# nothing): ansible-core refuses an empty list of callbacks in the environment.
+VARIANTS = {"with lmsops.stack.preload": "lmsops_count,lmsops.stack.preload", "without": "lmsops_count"}
+
+
+def rerun(mod, callbacks: str) -> tuple[float, float, float]:
+    """Wall, user CPU and system CPU seconds of one site.yml run with these callbacks enabled."""
+    cmd = [str(mod.VENV_BIN / "ansible-playbook"), "-i", str(mod.LAB_INVENTORY), str(ROOT / "site.yml")]
+    env = mod.ansible_env() | {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": callbacks}
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    res = subprocess.run(cmd, env=env, cwd=ROOT, text=True, capture_output=True, check=False)
+    took, after = time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if res.returncode != 0:
+        raise SystemExit(f"[bench] site.yml failed (rc {res.returncode}):\n{res.stdout[-3000:]}{res.stderr[-2000:]}")
+    changed = sum(int(m) for m in re.findall(r"changed=(\d+)", res.stdout.split("PLAY RECAP")[-1]))
+    if changed:
+        raise SystemExit(f"[bench] the re-run changed {changed} things: converge the lab first")
+    return took, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3, help="re-runs of each variant (default 3)")
+    args = ap.parse_args()
+    mod = load_lab()
+    hosts, _, _, _ = mod.lab_shape(mod.lab_inventory())
+    require_running(hosts, "bench")
+
+    print("[bench] warm-up re-run", file=sys.stderr)
+    rerun(mod, VARIANTS["with lmsops.stack.preload"])
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
+    for i in range(args.runs):
+        for name, callbacks in VARIANTS.items():
+            print(f"[bench] run {i + 1}/{args.runs}: {name}", file=sys.stderr)
+            results[name].append(rerun(mod, callbacks))
+
+    print()
+    print(f"lmsops.stack preload: idempotent re-runs of site.yml on {len(hosts)} lab hosts, {args.runs} of each, "
+          "alternating; control node = ansible-playbook, its workers and ssh clients")
+    print(f"  {'':<26} {'wall':>8} {'user CPU':>9} {'sys CPU':>8}   runs (wall / user / sys)")
+    medians = {}
+    for name, runs in results.items():
+        med = [statistics.median(r[k] for r in runs) for k in range(3)]
+        medians[name] = med
+        each = ", ".join(f"{w:.1f}/{u:.1f}/{s:.1f}" for w, u, s in runs)
+        print(f"  {name:<26} {med[0]:7.1f}s {med[1]:8.1f}s {med[2]:7.1f}s   {each}")
+    (w1, u1, s1), (w0, u0, s0) = medians.values()
+    print(f"  saved by the callback: wall {w0 - w1:.1f} s, control node CPU {u0 + s0 - u1 - s1:.1f} s "
+          f"({(u0 + s0 - u1 - s1) / (u0 + s0) * 100:.0f} % of {u0 + s0:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
