@@ -96,6 +96,6 @@ def test_loads_once_and_freezes_at_every_play(callback_class, monkeypatch):
     calls = []
     monkeypatch.setattr(cb, "preload", lambda: calls.append(1) or setattr(cb, "_loaded", True))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
-    for _ in range(3):
+    for dummy in range(3):
         cb.v2_playbook_on_play_start(None)
     assert calls == [1, "freeze", "freeze", "freeze"]
