@@ -44,6 +44,14 @@ def require_running(hosts: list[tuple[str, str]], who: str) -> None:
         raise SystemExit(f"[{who}] lab hosts not running: {', '.join(missing)} (run scripts/lab up)")
 
 
+def running_lab(who: str = "bench") -> tuple[ModuleType, list[tuple[str, str]]]:
+    """scripts/lab as a module and the lab's hosts (name, address); stops when one is not running."""
+    mod = load_lab()
+    hosts = mod.lab_shape(mod.lab_inventory())[0]
+    require_running(hosts, who)
+    return mod, hosts
+
+
 def members(inv: dict, group: str) -> list[str]:
     """The hosts of an inventory group, in inventory order, from scripts/lab's lab_inventory()."""
     return list((inv.get(group) or {}).get("hosts", []))

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from _lab import load_lab, require_running
+from _lab import running_lab
 from task_floor import CALLBACKS, ROOT
 
 # Both variants enable bench/callback/lmsops_count (it counts and, without LMSOPS_COUNT_OUT, writes
@@ -47,9 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="re-runs of each variant (default 3)")
     args = ap.parse_args()
-    mod = load_lab()
-    hosts, _, _, _ = mod.lab_shape(mod.lab_inventory())
-    require_running(hosts, "bench")
+    mod, hosts = running_lab()
 
     print("[bench] warm-up re-run", file=sys.stderr)
     rerun(mod, VARIANTS["with lmsops.stack.preload"])

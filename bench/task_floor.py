@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _lab import load_lab, pexec, require_running
+from _lab import pexec, running_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACKS = Path(__file__).resolve().parent / "callback"
@@ -98,9 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=20, help="tasks per kind in step 1 (default 20)")
     args = ap.parse_args()
-    mod = load_lab()
-    hosts, _, _, _ = mod.lab_shape(mod.lab_inventory())
-    require_running(hosts, "bench")
+    mod, hosts = running_lab()
 
     with tempfile.TemporaryDirectory() as tmp:
         print(f"[bench] {args.tasks} tasks of each kind on {len(hosts)} hosts", file=sys.stderr)

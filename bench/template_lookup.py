@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _lab import load_lab, require_running
+from _lab import running_lab
 from task_floor import ROOT, run
 
 LOOKUPS = ("ansible.builtin.template", "lmsops.stack.template")
@@ -66,9 +66,7 @@ def main() -> None:
     ap.add_argument("--role-vars", action="store_true",
                     help="also load every role's defaults and variables, as site.yml's role plays hold them")
     args = ap.parse_args()
-    mod = load_lab()
-    hosts, _, _, _ = mod.lab_shape(mod.lab_inventory())
-    require_running(hosts, "bench")
+    mod, hosts = running_lab()
 
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "bench.j2"
