@@ -36,9 +36,9 @@ import importlib
 from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
 
-# Resolving one filter of a collection loads every filter file of that collection; the first
-# built-in name loads all of ansible-core's filters (tests likewise).
-# community.general: its dict_kv filter, which the roles use.
+# Resolving one filter of a collection loads every filter file of that collection, and the first
+# built-in name loads all of ansible-core's filters (tests likewise): this collection's, and
+# community.general's for the dict_kv filter the roles use.
 FILTERS = ("to_json", "lmsops.stack.is_cidr", "community.general.dict_kv")
 TESTS = ("match",)
 # The lookups the collection's roles, playbooks and example inventories use.
@@ -74,9 +74,12 @@ class CallbackModule(CallbackBase):
 
     def _try(self, what: str, load) -> None:
         try:
-            load()
+            found = load()
         except Exception as exc:  # pylint: disable=broad-exception-caught
             self._display.vvv(f"lmsops.stack.preload: not preloaded: {what}: {exc}")
+            return
+        if found is None:
+            self._display.vvv(f"lmsops.stack.preload: not preloaded: {what}: not found")
 
     def preload(self) -> None:
         """Load the plugins and modules the workers would otherwise each load again."""

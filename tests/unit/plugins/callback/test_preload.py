@@ -87,6 +87,7 @@ def test_a_plugin_it_cannot_load_is_skipped_with_a_message(callback_class, monke
     cb = callback_class(display=display)
     cb.v2_playbook_on_play_start(None)
     assert any("module lmsops_no_such_module" in m for m in display.messages), display.messages
+    assert any("lookup lmsops.stack.no_such_lookup_either: not found" in m for m in display.messages), display.messages
     # the other modules were still imported
     assert "ansible.module_utils._internal._json._profiles._module_legacy_m2c" in sys.modules
 
