@@ -3,12 +3,14 @@
 
   bench/preload.py [--runs N]     on the running, converged lab (scripts/lab up first)
 
-Runs site.yml on the lab N times with the callback and N times without it, alternating (with first),
-after one warm-up run, with the lab's ansible.cfg otherwise. For each run: the wall time and the
-control node's user and system CPU time (ansible-playbook and its children: the forked workers and the
-ssh clients). Prints each run and the medians, and checks that every run reported changed=0.
-Without the callback, every forked worker loads the filter, test and lookup plugins it uses again;
-with it, the main process loads them once before the workers fork.
+Runs site.yml on the lab N times in each of three variants, in turn, after one warm-up run, with the
+lab's ansible.cfg otherwise: the callback whole; the callback with its compile cache off
+(LMSOPS_PRELOAD_COMPILE_CACHE=false: plugins preloaded only); no callback. For each run: the wall time
+and the control node's user and system CPU time (ansible-playbook and its children: the forked workers
+and the ssh clients). Prints each run and the medians, and checks that every run reported changed=0.
+Without the callback, every forked worker loads the filter, test and lookup plugins it uses again and
+compiles every template it evaluates; with it, the main process loads the plugins and compiles the
+collection's templates once, before the workers fork.
 """
 from __future__ import annotations
 
@@ -23,15 +25,20 @@ import time
 from _lab import running_lab
 from task_floor import CALLBACKS, ROOT
 
-# Both variants enable bench/callback/lmsops_count (it counts and, without LMSOPS_COUNT_OUT, writes
+# Every variant enables bench/callback/lmsops_count (it counts and, without LMSOPS_COUNT_OUT, writes
 # nothing): ansible-core refuses an empty list of callbacks in the environment.
-VARIANTS = {"with lmsops.stack.preload": "lmsops_count,lmsops.stack.preload", "without": "lmsops_count"}
+VARIANTS = {
+    "lmsops.stack.preload": {"ANSIBLE_CALLBACKS_ENABLED": "lmsops_count,lmsops.stack.preload"},
+    "plugins only, no cache": {"ANSIBLE_CALLBACKS_ENABLED": "lmsops_count,lmsops.stack.preload",
+                               "LMSOPS_PRELOAD_COMPILE_CACHE": "false"},
+    "without the callback": {"ANSIBLE_CALLBACKS_ENABLED": "lmsops_count"},
+}
 
 
-def rerun(mod, callbacks: str) -> tuple[float, float, float]:
-    """Wall, user CPU and system CPU seconds of one site.yml run with these callbacks enabled."""
+def rerun(mod, variant: dict[str, str]) -> tuple[float, float, float]:
+    """Wall, user CPU and system CPU seconds of one site.yml run with this variant's environment."""
     cmd = [str(mod.VENV_BIN / "ansible-playbook"), "-i", str(mod.LAB_INVENTORY), str(ROOT / "site.yml")]
-    env = mod.ansible_env() | {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": callbacks}
+    env = mod.ansible_env() | {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS)} | variant
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     res = subprocess.run(cmd, env=env, cwd=ROOT, text=True, capture_output=True, check=False)
     took, after = time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -50,12 +57,12 @@ def main() -> None:
     mod, hosts = running_lab()
 
     print("[bench] warm-up re-run", file=sys.stderr)
-    rerun(mod, VARIANTS["with lmsops.stack.preload"])
+    rerun(mod, VARIANTS["lmsops.stack.preload"])
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
     for i in range(args.runs):
-        for name, callbacks in VARIANTS.items():
+        for name, variant in VARIANTS.items():
             print(f"[bench] run {i + 1}/{args.runs}: {name}", file=sys.stderr)
-            results[name].append(rerun(mod, callbacks))
+            results[name].append(rerun(mod, variant))
 
     print()
     print(f"lmsops.stack preload: idempotent re-runs of site.yml on {len(hosts)} lab hosts, {args.runs} of each, "
@@ -67,9 +74,11 @@ def main() -> None:
         medians[name] = med
         each = ", ".join(f"{w:.1f}/{u:.1f}/{s:.1f}" for w, u, s in runs)
         print(f"  {name:<26} {med[0]:7.1f}s {med[1]:8.1f}s {med[2]:7.1f}s   {each}")
-    (w1, u1, s1), (w0, u0, s0) = medians.values()
-    print(f"  saved by the callback: wall {w0 - w1:.1f} s, control node CPU {u0 + s0 - u1 - s1:.1f} s "
-          f"({(u0 + s0 - u1 - s1) / (u0 + s0) * 100:.0f} % of {u0 + s0:.1f} s)")
+    w0, u0, s0 = medians["without the callback"]
+    for name in list(VARIANTS)[:-1]:
+        w1, u1, s1 = medians[name]
+        print(f"  saved by {name + ':':<24} wall {w0 - w1:5.1f} s, control node CPU {u0 + s0 - u1 - s1:5.1f} s "
+              f"({(u0 + s0 - u1 - s1) / (u0 + s0) * 100:.0f} % of {u0 + s0:.1f} s)")
 
 
 if __name__ == "__main__":

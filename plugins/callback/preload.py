@@ -19,12 +19,34 @@ description:
     inherit them. It also moves the main process's objects out of the garbage collector's reach
     (C(gc.freeze)) at the start of each play, so a collection in a worker does not touch, and thus
     copy, the memory it shares with the main process.
-  - It changes no result and prints nothing. A plugin it cannot load is skipped (shown with C(-vvv));
-    the workers then load it themselves, as without this callback.
+  - ansible-core compiles a Jinja template or expression afresh every time it evaluates one, and a
+    worker's compilations die with it. On this collection's lab, one converge compiled some 12600
+    times only about 1300 distinct templates, nearly all of them written in the roles' files. This
+    callback keeps the compiled code of each template, keyed on its text and on every setting that
+    shapes the code (the Jinja overrides, the backslash escaping, the default collection), and compiles
+    the templates of this collection's roles and playbooks (task arguments, variables, conditions,
+    the roles' C(templates/) files) in the main process when the first play starts. The workers
+    inherit that code and compile only what is new to them.
+  - It changes no result and prints nothing. A plugin it cannot load, or a template that does not
+    compile, is skipped (shown with C(-vvv)); the workers then load or compile it themselves, as without
+    this callback. With an ansible-core whose templating internals differ from 2.19's, the compile
+    cache stays off and only the plugins are preloaded.
   - bench/RESULTS.md in the collection's source holds the control node CPU of the lab's converge
     with and without it.
 author:
   - lmsops.stack maintainers (@lmsops)
+options:
+  compile_cache:
+    description:
+      - Keep the compiled code of templates and expressions, and compile this collection's templates
+        before the workers fork. With V(false), the callback only preloads the plugins.
+    type: bool
+    default: true
+    env:
+      - name: LMSOPS_PRELOAD_COMPILE_CACHE
+    ini:
+      - section: callback_lmsops_preload
+        key: compile_cache
 requirements:
   - Enable it in ansible.cfg, C([defaults] callbacks_enabled = lmsops.stack.preload), or with
     C(ANSIBLE_CALLBACKS_ENABLED=lmsops.stack.preload).
@@ -32,9 +54,24 @@ requirements:
 
 import gc
 import importlib
+import os
+import threading
+
+import yaml
 
 from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
+
+try:  # ansible-core 2.19's templating internals; without them the compile cache stays off
+    from ansible._internal._templating import _engine, _jinja_bits
+except ImportError:  # pragma: no cover
+    _engine = _jinja_bits = None
+
+try:
+    from yaml import CSafeLoader as _YamlLoader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _YamlLoader
 
 # Resolving one filter of a collection loads every filter file of that collection, and the first
 # built-in name loads all of ansible-core's filters (tests likewise): this collection's, and
@@ -60,6 +97,165 @@ MODULES = (
 )
 
 
+# The task keywords whose strings ansible-core evaluates as Jinja expressions (conditions).
+EXPRESSION_KEYS = frozenset(("when", "that", "changed_when", "failed_when", "until"))
+# Where this collection's templates are written: its root (roles/, playbooks/), two levels above
+# plugins/callback/.
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+YAML_DIRS = ("tasks", "handlers", "defaults", "vars")
+
+
+class CompileCache:
+    """Keep the code Jinja compiles, keyed on the template text and on everything that shapes the code.
+
+    ansible-core compiles with AnsibleEnvironment.compile (templates) and compile_expression
+    (expressions, which parse the text and compile the parsed tree). The key holds the text, the
+    environment's lexer and code generation settings (the Jinja overrides of a template's header
+    among them), whether backslashes in string constants are escaped (only for texts that hold one),
+    and the default collection, which decides how a short filter name resolves while compiling.
+    Jinja's own compilations of included or imported templates (they carry a name) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self.codes: dict = {}
+        self._expression = threading.local()
+        self.installed = False
+
+    @staticmethod
+    def available() -> bool:
+        env = getattr(_jinja_bits, "AnsibleEnvironment", None)
+        return all((
+            env is not None,
+            hasattr(env, "compile"),
+            hasattr(env, "compile_expression"),
+            hasattr(_jinja_bits, "_TEMPLATE_OVERRIDE_FIELD_NAMES"),
+            hasattr(_jinja_bits, "_TemplateCompileContext"),
+            hasattr(_jinja_bits, "_TemplateConfig"),
+            hasattr(getattr(_engine, "TemplateEngine", None), "_compile_template"),
+            hasattr(getattr(_engine, "TemplateEngine", None), "_compile_expression"),
+        ))
+
+    def settings(self, env, text: str) -> tuple:
+        context = _jinja_bits._TemplateCompileContext.current(optional=True)  # pylint: disable=protected-access
+        escape = None if context is None else (context.escape_backslashes and "\\" in text)
+        return (
+            type(env),
+            tuple(getattr(env, name) for name in _jinja_bits._TEMPLATE_OVERRIDE_FIELD_NAMES),  # pylint: disable=protected-access
+            escape,
+            env.optimized,
+            env.autoescape,
+            env.is_async,
+            env.code_generator_class,
+            tuple(sorted(env.extensions)),
+            _jinja_bits._TemplateConfig.allow_embedded_templates,  # pylint: disable=protected-access
+            AnsibleCollectionConfig.default_collection,
+        )
+
+    def install(self) -> None:
+        """Wrap AnsibleEnvironment's compile and compile_expression with this cache (once)."""
+        env_class = _jinja_bits.AnsibleEnvironment
+        if getattr(env_class, "_lmsops_compile_cache", None) is not None:
+            return
+        compile_code = env_class.compile
+        compile_expression = env_class.compile_expression
+        cache = self
+
+        def compile(env, source, name=None, filename=None, raw=False, defer_init=False):  # pylint: disable=redefined-builtin
+            if isinstance(source, str):
+                kind = "template"
+            else:  # the parsed tree of the expression compile_expression is compiling
+                kind = getattr(cache._expression, "text", None)
+            if kind is None or name is not None or filename is not None or raw or defer_init:
+                return compile_code(env, source, name, filename, raw, defer_init)
+            text = str(source) if kind == "template" else kind
+            key = (kind == "template", text) + cache.settings(env, text)
+            code = cache.codes.get(key)
+            if code is None:
+                code = compile_code(env, source)
+                cache.codes[key] = code
+            return code
+
+        def compile_expression_cached(env, source, undefined_to_none=True):
+            cache._expression.text = str(source) if isinstance(source, str) else None
+            try:
+                return compile_expression(env, source, undefined_to_none)
+            finally:
+                cache._expression.text = None
+
+        env_class.compile = compile
+        env_class.compile_expression = compile_expression_cached
+        env_class._lmsops_compile_cache = self  # pylint: disable=protected-access
+        self.installed = True
+
+    def warm(self, sources) -> list[str]:
+        """Compile (kind, text) pairs the way ansible-core's workers will; return the texts that failed."""
+        engine = _engine.TemplateEngine()
+        options = {
+            "template": _engine.TemplateOptions(escape_backslashes=True),
+            "file": _engine.TemplateOptions(escape_backslashes=False),
+            "expression": _engine.TemplateOptions(escape_backslashes=False),
+        }
+        failed = []
+        for kind, text in sources:
+            try:
+                if kind == "expression":
+                    compiled = engine._compile_expression(text, options[kind])  # pylint: disable=protected-access
+                else:
+                    compiled = engine._compile_template(text, options[kind])  # pylint: disable=protected-access
+            except Exception:  # pylint: disable=broad-exception-caught
+                compiled = None
+            # a text that does not compile comes back as a callable that raises when rendered
+            if not isinstance(compiled, (_jinja_bits.AnsibleTemplate, _jinja_bits.AnsibleTemplateExpression)):
+                failed.append(text)
+        return failed
+
+
+def template_sources(root: str) -> list[tuple[str, str]]:
+    """The (kind, text) pairs to compile from a collection root: the strings of the roles' task,
+    handler, default and variable files and of the playbooks that hold a template, the conditions
+    (as expressions), and every file of the roles' templates/ directories."""
+    found: dict = {}
+
+    def walk(node, key=None) -> None:
+        if isinstance(node, str):
+            if key in EXPRESSION_KEYS:
+                found[("expression", node)] = None
+            if _jinja_bits.is_possibly_template(node):
+                found[("template", node)] = None
+        elif isinstance(node, dict):
+            for name, value in node.items():
+                walk(value, name)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, key)
+
+    roles = os.path.join(root, "roles")
+    yaml_files = []
+    for role in sorted(os.listdir(roles)) if os.path.isdir(roles) else []:
+        for sub in YAML_DIRS:
+            folder = os.path.join(roles, role, sub)
+            if os.path.isdir(folder):
+                yaml_files += [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith((".yml", ".yaml"))]
+        templates = os.path.join(roles, role, "templates")
+        for folder, _dirs, names in os.walk(templates):
+            for name in sorted(names):
+                try:
+                    with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                        found[("file", handle.read())] = None
+                except (OSError, UnicodeDecodeError):
+                    continue
+    playbooks = os.path.join(root, "playbooks")
+    if os.path.isdir(playbooks):
+        yaml_files += [os.path.join(playbooks, n) for n in sorted(os.listdir(playbooks)) if n.endswith((".yml", ".yaml"))]
+    for path in yaml_files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                walk(yaml.load(handle, Loader=_YamlLoader))  # nosec B506: a safe loader
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            continue
+    return list(found)
+
+
 class CallbackModule(CallbackBase):
     """Preload plugins in the controller's main process."""
 
@@ -71,6 +267,7 @@ class CallbackModule(CallbackBase):
     def __init__(self, display=None, options=None) -> None:
         super().__init__(display=display, options=options)
         self._loaded = False
+        self.compile_cache = CompileCache()
 
     def _try(self, what: str, load) -> None:
         try:
@@ -92,6 +289,21 @@ class CallbackModule(CallbackBase):
         for name in MODULES:
             self._try(f"module {name}", lambda name=name: importlib.import_module(name))
         self._loaded = True
+        if not self._compile_cache_wanted():
+            return
+        if not CompileCache.available():
+            self._display.vvv("lmsops.stack.preload: this ansible-core's templating differs from 2.19's: no compile cache")
+            return
+        self.compile_cache.install()
+        failed = self.compile_cache.warm(template_sources(COLLECTION_ROOT))
+        for text in failed:
+            self._display.vvv(f"lmsops.stack.preload: not precompiled: {text[:80]!r}")
+
+    def _compile_cache_wanted(self) -> bool:
+        try:
+            return bool(self.get_option("compile_cache"))
+        except KeyError:  # options not set up (the callback used outside ansible-playbook)
+            return True
 
     def v2_playbook_on_play_start(self, play) -> None:
         if not self._loaded:
