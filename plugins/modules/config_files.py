@@ -18,7 +18,9 @@ description:
     result as P(ansible.builtin.template#lookup), without its copy of every variable per render).
   - New contents are written to a temporary file next to the destination, checked with O(files[].validate)
     when given, and moved into place atomically.
-  - Contents may hold secrets; set C(no_log) on the task when they do.
+  - A file that holds secrets takes its content in O(files[].secret_content), which the module never
+    shows, neither in its diff nor in its output. One task can so write secret and plain files together
+    and still show the plain files' diff. C(no_log) on the task hides all of them.
 author:
   - lmsops.stack maintainers (@lmsops)
 extends_documentation_fragment:
@@ -53,6 +55,13 @@ options:
         default: file
       content:
         description: The whole content of the file. Mutually exclusive with O(files[].settings).
+        type: str
+      secret_content:
+        description:
+          - Like O(files[].content), for a file that holds secrets (passwords, keys, tokens). Its value
+            is masked in the module's output, and the diff of the file, and of its removal with
+            O(files[].state=absent), shows only that it changed.
+          - Mutually exclusive with O(files[].content) and O(files[].settings).
         type: str
       settings:
         description:
@@ -109,6 +118,9 @@ EXAMPLES = r"""
           UMASK: "027"
         separator: "\t"
         mode: "0644"
+      - dest: /etc/myapp/credentials
+        secret_content: "password={{ myapp_password }}\n"
+        mode: "0600"
       - dest: /etc/cron.d/old-job
         state: absent
       - dest: /var/log/myapp/access.log
@@ -176,11 +188,15 @@ class ConfigFiles:
         dest = item["dest"]
         if old is not None and data == old:
             return False
+        if item["secret"]:
+            before, after = (SECRET_BEFORE if old is not None else ""), SECRET_AFTER
+        else:
+            before, after = to_text(old or b"", errors="surrogate_or_replace"), to_text(data, errors="surrogate_or_replace")
         self.diffs.append({
             "before_header": dest if old is not None else "%s (absent)" % dest,
             "after_header": dest,
-            "before": to_text(old or b"", errors="surrogate_or_replace"),
-            "after": to_text(data, errors="surrogate_or_replace"),
+            "before": before,
+            "after": after,
         })
         if self.module.check_mode:
             return True
@@ -214,9 +230,13 @@ class ConfigFiles:
                 self.module.fail_json(msg="%s is a directory; config_files removes files only" % dest)
             if not os.path.lexists(dest):
                 return False
-            self.diffs.append({"before_header": dest, "after_header": "%s (absent)" % dest,
-                               "before": to_text(_read(dest), errors="surrogate_or_replace") if os.path.isfile(dest) else "",
-                               "after": ""})
+            if not os.path.isfile(dest):
+                before = ""
+            elif item["secret"]:
+                before = SECRET_BEFORE
+            else:
+                before = to_text(_read(dest), errors="surrogate_or_replace")
+            self.diffs.append({"before_header": dest, "after_header": "%s (absent)" % dest, "before": before, "after": ""})
             if not self.module.check_mode:
                 os.unlink(dest)
             return True
@@ -272,6 +292,10 @@ class ConfigFiles:
         return self._attributes(item, changed, dest)
 
 
+SECRET_BEFORE = "(secret content, not shown)\n"
+SECRET_AFTER = "(new secret content, not shown)\n"
+
+
 def _attribute_lines(values):
     return "".join("%s: %s\n" % (key, values[key]) for key in sorted(values) if key != "path")
 
@@ -283,6 +307,7 @@ def build_module():
                 dest=dict(type="path", required=True),
                 state=dict(type="str", choices=["file", "exists", "directory", "absent"], default="file"),
                 content=dict(type="str"),
+                secret_content=dict(type="str", no_log=True),
                 settings=dict(type="dict"),
                 separator=dict(type="str", default=" "),
                 create=dict(type="bool", default=False),
@@ -299,6 +324,11 @@ def build_module():
 def main():
     module = build_module()
     for item in module.params["files"]:
+        item["secret"] = item["secret_content"] is not None
+        if item["secret"]:
+            if item["content"] is not None or item["settings"] is not None:
+                module.fail_json(msg="%s: give only one of content, secret_content or settings" % item["dest"])
+            item["content"] = item["secret_content"]
         if item["settings"] is not None:
             try:
                 check_settings(item["settings"], item["separator"])

@@ -233,3 +233,27 @@ def test_credentials_are_root_only_and_never_in_a_command_line(lab):
             checked += 1
     if not checked:
         pytest.skip("no db or cache host in this inventory")
+
+
+def test_a_changed_credential_shows_in_the_diff_as_changed_but_not_its_value(lab):
+    """site.yml --check --diff with a new password for the mysqld exporter: the credentials file would
+    change, and neither the diff nor the verbose result shows the new password (config_files'
+    secret_content) or the current one. Check mode: nothing on the host changes."""
+    dbs = [name for name in lab.names if _runs(lab, name, "mysqld")]
+    if not dbs:
+        pytest.skip("no db host in this inventory")
+    name = dbs[0]
+    current = re.search(r'^password\s*=\s*"?([^"\n]+)', lab.get_host(name).check_output(f"cat {ETC_DIR}/mysqld-exporter.cnf"),
+                        re.MULTILINE)
+    assert current, f"{name}: no password in the mysqld exporter's credentials"
+    new = "lmsopsDiffCheck" + str(int(time.time()))
+    # every host: the input checks need the facts of the whole inventory
+    res = lab.playbook("site.yml", "--check", "--diff", "-v", "--tags", "exporters",
+                       "-e", f"exporters_mysqld_password={new}")
+    output = res.stdout + res.stderr
+    assert res.returncode == 0, output[-3000:]
+    assert "(new secret content, not shown)" in output, "the diff does not say the credentials would change"
+    assert new not in output, "the new password is in the output"
+    assert current.group(1) not in output, "the current password is in the output"
+    # check mode: the file on the host is as it was
+    assert new not in lab.get_host(name).check_output(f"cat {ETC_DIR}/mysqld-exporter.cnf")

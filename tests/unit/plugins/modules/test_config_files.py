@@ -130,12 +130,45 @@ def test_exists_creates_an_empty_file_and_keeps_content(run, tmp_path):
     assert not run([item])["changed"]
 
 
+def test_secret_content_is_written_but_never_shown(run, tmp_path):
+    secret, plain = tmp_path / "credentials", tmp_path / "app.conf"
+    password = "s3cr3t-pa55word"
+    items = [
+        {"dest": str(secret), "secret_content": f"password={password}\n", "mode": "0600"},
+        {"dest": str(plain), "content": "port = 80\n", "mode": "0644"},
+    ]
+    predicted = run(items, check=True, diff=True)
+    assert predicted["changed_files"] == [str(secret), str(plain)] and not secret.exists()
+    written = run(items, diff=True)
+    assert secret.read_text() == f"password={password}\n" and mode_of(secret) == 0o600
+    assert written["changed_files"] == [str(secret), str(plain)]
+    for result in (predicted, written):
+        assert password not in repr(result), result
+        diffs = {d["after_header"]: d for d in result["diff"]}
+        assert diffs[str(secret)]["after"] == "(new secret content, not shown)\n"
+        assert diffs[str(plain)]["after"] == "port = 80\n"  # the plain file's diff is still shown
+    assert not run(items)["changed"]
+    # a new secret: the diff says it changed, and shows neither the old nor the new one
+    items[0]["secret_content"] = "password=an0ther-0ne\n"
+    changed = run(items, diff=True)
+    assert changed["changed_files"] == [str(secret)] and secret.read_text() == "password=an0ther-0ne\n"
+    assert "an0ther-0ne" not in repr(changed) and password not in repr(changed)
+    assert changed["diff"][0]["before"] == "(secret content, not shown)\n"
+    # removed: the diff of the removal does not show what the file held either
+    removed = run([{"dest": str(secret), "state": "absent", "secret_content": ""}], diff=True)
+    assert removed["changed"] and not secret.exists() and "an0ther-0ne" not in repr(removed)
+
+
 @pytest.mark.parametrize(
     ("item", "match"),
     [
         pytest.param({"dest": "relative/path", "content": "x"}, "absolute path", id="relative"),
         pytest.param({"dest": "/tmp/x", "content": "x", "settings": {"A": 1}}, "exactly one of", id="both"),
         pytest.param({"dest": "/tmp/x"}, "exactly one of", id="neither"),
+        pytest.param({"dest": "/tmp/x", "content": "x", "secret_content": "hunter2-secret"}, "only one of content, secret_content",
+                     id="content-and-secret"),
+        pytest.param({"dest": "/tmp/x", "settings": {"A": 1}, "secret_content": "hunter2-secret"}, "only one of content, secret_content",
+                     id="settings-and-secret"),
         pytest.param({"dest": "/tmp/x", "state": "exists", "content": "x"}, "neither content nor settings", id="exists-content"),
         pytest.param({"dest": "/tmp", "state": "exists"}, "is a directory", id="exists-directory"),
         pytest.param({"dest": "/nonexistent-dir/x", "content": "x"}, "does not exist", id="no-directory"),
