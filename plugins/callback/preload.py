@@ -111,7 +111,8 @@ class CompileCache:
     ansible-core compiles with AnsibleEnvironment.compile (templates) and compile_expression
     (expressions, which parse the text and compile the parsed tree). The key holds the text, the
     environment's lexer and code generation settings (the Jinja overrides of a template's header
-    among them), whether backslashes in string constants are escaped (only for texts that hold one),
+    among them; every environment attribute Jinja's compiler reads but the filter and test maps),
+    whether backslashes in string constants are escaped (only for texts that hold one),
     and the default collection, which decides how a short filter name resolves while compiling.
     Jinja's own compilations of included or imported templates (they carry a name) are left alone.
     """
@@ -119,7 +120,6 @@ class CompileCache:
     def __init__(self) -> None:
         self.codes: dict = {}
         self._expression = threading.local()
-        self.installed = False
 
     @staticmethod
     def available() -> bool:
@@ -145,6 +145,10 @@ class CompileCache:
             env.optimized,
             env.autoescape,
             env.is_async,
+            env.finalize,
+            env.sandboxed,
+            env.intercepted_binops,
+            env.intercepted_unops,
             env.code_generator_class,
             tuple(sorted(env.extensions)),
             _jinja_bits._TemplateConfig.allow_embedded_templates,  # pylint: disable=protected-access
@@ -162,13 +166,12 @@ class CompileCache:
 
         def compile(env, source, name=None, filename=None, raw=False, defer_init=False):  # pylint: disable=redefined-builtin
             if isinstance(source, str):
-                kind = "template"
+                is_template, text = True, str(source)
             else:  # the parsed tree of the expression compile_expression is compiling
-                kind = getattr(cache._expression, "text", None)
-            if kind is None or name is not None or filename is not None or raw or defer_init:
+                is_template, text = False, getattr(cache._expression, "text", None)
+            if text is None or name is not None or filename is not None or raw or defer_init:
                 return compile_code(env, source, name, filename, raw, defer_init)
-            text = str(source) if kind == "template" else kind
-            key = (kind == "template", text) + cache.settings(env, text)
+            key = (is_template, text) + cache.settings(env, text)
             code = cache.codes.get(key)
             if code is None:
                 code = compile_code(env, source)
@@ -185,7 +188,6 @@ class CompileCache:
         env_class.compile = compile
         env_class.compile_expression = compile_expression_cached
         env_class._lmsops_compile_cache = self  # pylint: disable=protected-access
-        self.installed = True
 
     def warm(self, sources) -> list[str]:
         """Compile (kind, text) pairs the way ansible-core's workers will; return the texts that failed."""
