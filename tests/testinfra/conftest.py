@@ -1,22 +1,56 @@
 """Integration tests against the hosts of a Molecule scenario or of the lab.
 
 Which hosts: the Molecule scenario's inventory (MOLECULE_INVENTORY_FILE, set by `molecule verify`),
-else LMSOPS_TEST_INVENTORY, else the lab inventory. Every check runs as root inside the host through
-podman (`podman exec`), the fast path; traffic between hosts goes over the lab network for real.
+else LMSOPS_TEST_INVENTORY, else the lab inventory. Every check runs as root on the host the way an
+operator reaches it: over SSH as the inventory's admin user (its key, one multiplexed connection per
+host) and sudo. That costs a few hundredths of a second per command, where a `podman exec` costs a few
+tenths. LMSOPS_TEST_TRANSPORT=podman runs the checks through `podman exec` instead (for a host whose
+SSH is broken). Traffic between hosts goes over the lab network for real.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
 import pytest
 import testinfra
+import testinfra.backend
+from testinfra.backend.ssh import SshBackend
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+TRANSPORTS = ("ssh", "podman")
+# Written by the remote shell to stderr after the command, with the command's exit status.
+_STATUS_MARK = b"__lmsops_exit_status="
+
+
+class StatusSshBackend(SshBackend):
+    """testinfra's ssh backend, told apart from the command it runs: ssh itself exits 255 when it cannot
+    connect, and so does an `ssh` the command runs on the host (the tests run some that must fail).
+    The remote shell appends the command's exit status to stderr, so the command may exit with any
+    status and a missing status means the connection failed."""
+
+    NAME = "lmsops-ssh"
+
+    def run(self, command: str, *args: str, **kwargs) -> testinfra.backend.base.CommandResult:
+        cmd = self.get_command(command, *args)
+        out = self.run_ssh(f"{cmd}; echo {_STATUS_MARK.decode()}$? >&2")
+        stderr, mark, status = out.stderr_bytes.rpartition(_STATUS_MARK)
+        if not mark or not status.strip().isdigit():
+            raise RuntimeError(f"no exit status from {self.host.name} (the connection failed?): {out}")
+        return self.result(int(status.strip()), self.encode(cmd), out.stdout_bytes, stderr)
+
+
+testinfra.backend.BACKENDS[StatusSshBackend.NAME] = f"{__name__}.{StatusSshBackend.__name__}"
 
 
 def _inventory_source() -> str:
@@ -45,6 +79,53 @@ class Lab:
                 continue
             self._groups[group] = sorted(body.get("hosts", []))
         self._hosts: dict[str, testinfra.host.Host] = {}
+        self.transport = os.environ.get("LMSOPS_TEST_TRANSPORT", "ssh")
+        if self.transport not in TRANSPORTS:
+            raise pytest.UsageError(f"LMSOPS_TEST_TRANSPORT must be one of {', '.join(TRANSPORTS)}, "
+                                    f"not {self.transport!r}")
+
+    @cached_property
+    def ssh_config(self) -> str:
+        """An ssh_config for the hosts under test, as the inventory reaches them (address, port, admin
+        user, key), with one persistent connection per host; in a private directory removed at exit."""
+        directory = tempfile.mkdtemp(prefix="lmsops-ssh-")
+        default_key = Path(os.environ.get("LMSOPS_LAB_DIR", ROOT / ".lab")) / "ssh" / "id_ed25519"
+        lines = ["Host *", "  UserKnownHostsFile /dev/null", "  StrictHostKeyChecking no", "  LogLevel ERROR",
+                 "  BatchMode yes", "  IdentitiesOnly yes", "  ServerAliveInterval 30",
+                 "  ControlMaster auto", "  ControlPersist 120", f"  ControlPath {directory}/%C"]
+        for name in self.names:
+            user = self.literal(name, "ansible_user") or self.literal(name, "ansible_ssh_user")
+            if not user:
+                raise pytest.UsageError(f"{name}: no ansible_user in the inventory; the tests log in as it")
+            key = (self.literal(name, "ansible_ssh_private_key_file")
+                   or self.literal(name, "ansible_private_key_file") or default_key)
+            port = self.literal(name, "ansible_port") or self.literal(name, "ansible_ssh_port") or 22
+            lines += [f"Host {name}", f"  HostName {self.address(name)}", f"  Port {port}",
+                      f"  User {user}", f"  IdentityFile {key}"]
+        path = Path(directory) / "ssh_config"
+        path.write_text("\n".join(lines) + "\n")
+
+        def close() -> None:
+            for name in self.names:
+                subprocess.run(["ssh", "-F", str(path), "-O", "exit", name], capture_output=True, check=False)
+            shutil.rmtree(directory, ignore_errors=True)
+
+        atexit.register(close)
+        return str(path)
+
+    def host_spec(self, name: str) -> str:
+        """The testinfra host spec of an inventory host in this transport."""
+        return f"{StatusSshBackend.NAME}://{name}" if self.transport == "ssh" else f"podman://{name}"
+
+    def pipe(self, name: str, argv: list[str], input: str | bytes, timeout: int = 60) -> subprocess.CompletedProcess:
+        """Run argv as root on the host with `input` on its stdin (for what must not be in a command line,
+        such as passwords, or is too long for one); text in and out when `input` is a str."""
+        if self.transport == "ssh":
+            cmd = ["ssh", "-F", self.ssh_config, name, "sudo -- " + shlex.join(argv)]
+        else:
+            cmd = ["podman", "exec", "-i", name, *argv]
+        return subprocess.run(cmd, input=input, capture_output=True, text=isinstance(input, str),
+                              timeout=timeout, check=False)
 
     def playbook(self, playbook: str, *args: str, callback: str | None = None,
                  timeout: int = 900) -> subprocess.CompletedProcess:
@@ -150,11 +231,13 @@ class Lab:
 
     def get_host(self, name: str) -> testinfra.host.Host:
         if name not in self._hosts:
-            self._hosts[name] = testinfra.get_host(f"podman://{name}")
+            kwargs = {"ssh_config": self.ssh_config, "sudo": True} if self.transport == "ssh" else {}
+            self._hosts[name] = testinfra.get_host(self.host_spec(name), **kwargs)
         return self._hosts[name]
 
     def name_of(self, host: testinfra.host.Host) -> str:
-        """The inventory name of a testinfra host (the container name is the inventory name)."""
+        """The inventory name of a testinfra host (the ssh_config alias, or the container's name, is the
+        inventory name)."""
         return host.backend.get_hostname()
 
     def outside(self, *groups: str) -> list[str]:
@@ -173,9 +256,13 @@ def _lab() -> Lab:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # One `host` per inventory host, reached through podman whatever --connection Molecule passed.
+    # One `host` per inventory host, reached as Lab.get_host reaches it, whatever --connection Molecule passed.
     if getattr(config.option, "hosts", None) is None and hasattr(config.option, "connection"):
-        config.option.hosts = ",".join(f"podman://{n}" for n in _lab().names)
+        lab = _lab()
+        config.option.hosts = ",".join(lab.host_spec(n) for n in lab.names)
+        if lab.transport == "ssh":
+            config.option.ssh_config = lab.ssh_config
+            config.option.sudo = True
 
 
 @pytest.fixture(scope="session")

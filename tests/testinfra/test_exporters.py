@@ -13,7 +13,7 @@ import re
 import time
 
 import pytest
-from test_firewall import probe
+from test_firewall import probe_many
 
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 ETC_DIR = "/etc/lmsops-exporters"
@@ -187,23 +187,20 @@ def test_exporter_ports_dropped_for_hosts_outside_monitoring(lab):
     outsiders = lab.outside("monitoring")
     if not outsiders:
         pytest.skip("every host is a monitoring host")
-    probed = 0
-    for name, job, port in _targets(lab):
-        for src in (o for o in outsiders if o != name):
-            result = probe(lab.get_host(src), lab.private_address(name), port)
-            assert result.outcome == "timeout", f"{job} exporter {name}:{port} from {src}: {result}"
-            probed += 1
-    if not probed:
+    targets = [(name, job, port, src) for name, job, port in _targets(lab) for src in outsiders if src != name]
+    if not targets:
         pytest.skip("no host outside monitoring other than the exporters' own host")
+    results = probe_many(lab, [(src, lab.private_address(name), port) for name, _, port, src in targets])
+    for (name, job, port, src), result in zip(targets, results):
+        assert result.outcome == "timeout", f"{job} exporter {name}:{port} from {src}: {result}"
 
 
 def test_exporter_ports_open_to_the_monitoring_hosts(lab):
-    for src in lab.hosts_or_skip("monitoring"):
-        for name, job, port in _targets(lab):
-            if name == src:
-                continue
-            result = probe(lab.get_host(src), lab.private_address(name), port)
-            assert result.outcome == "open", f"{job} exporter {name}:{port} from {src}: {result}"
+    targets = [(name, job, port, src) for src in lab.hosts_or_skip("monitoring")
+               for name, job, port in _targets(lab) if name != src]
+    results = probe_many(lab, [(src, lab.private_address(name), port) for name, _, port, src in targets])
+    for (name, job, port, src), result in zip(targets, results):
+        assert result.outcome == "open", f"{job} exporter {name}:{port} from {src}: {result}"
 
 
 # ---------------------------------------------------------------- credentials

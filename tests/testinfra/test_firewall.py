@@ -2,12 +2,13 @@
 
 A probe is `nc -z -w 3` from one host to another. "Connection refused" comes back at once when the
 packet reached the target and nothing listens: the firewall let it through. A drop shows up as a
-timeout after the full 3 s.
+timeout after the full 3 s; `probe_many` runs a test's probes side by side, so its drops cost one wait.
 """
 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import pytest
@@ -22,14 +23,15 @@ class Probe(NamedTuple):
     output: str
 
 
-def probe(src, address: str, port: int) -> Probe:
-    """TCP-connect from host `src` to address:port and classify the answer."""
-    cmd = (
+def _probe_cmd(address: str, port: int) -> str:
+    return (
         "start=$(date +%s%N); "
         f"nc -z -v -w {TIMEOUT_S} {address} {port} 2>&1; rc=$?; "
         'echo "rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))"'
     )
-    out = src.run(cmd).stdout
+
+
+def _classify(out: str) -> Probe:
     match = re.search(r"rc=(\d+) ms=(\d+)", out)
     assert match, f"cannot read the probe's result: {out!r}"
     rc, elapsed = int(match.group(1)), int(match.group(2))
@@ -42,6 +44,37 @@ def probe(src, address: str, port: int) -> Probe:
     else:
         outcome = f"other (rc={rc})"
     return Probe(outcome, elapsed, out.strip())
+
+
+def probe(src, address: str, port: int) -> Probe:
+    """TCP-connect from host `src` to address:port and classify the answer."""
+    return _classify(src.run(_probe_cmd(address, port)).stdout)
+
+
+def probe_many(lab, checks: list[tuple[str, str, int]]) -> list[Probe]:
+    """probe() for each (source host name, address, port), in order. Each source runs its probes
+    side by side, and the sources run side by side too, so a set of dropped ports costs about one
+    timeout in all rather than one per probe."""
+    by_src: dict[str, list[int]] = {}
+    for index, (src, _, _) in enumerate(checks):
+        by_src.setdefault(src, []).append(index)
+
+    def run(src: str) -> dict[int, Probe]:
+        jobs = " ".join(
+            f"( out=$({_probe_cmd(checks[i][1], checks[i][2])}); echo \"@{i}@ $(echo \"$out\" | tr '\\n' ' ')\" ) &"
+            for i in by_src[src]
+        )
+        out = lab.get_host(src).check_output(f"{jobs} wait")
+        found = {int(m.group(1)): _classify(m.group(2)) for m in re.finditer(r"^@(\d+)@ (.*)$", out, re.M)}
+        missing = set(by_src[src]) - set(found)
+        assert not missing, f"{src}: no result for probes {sorted(missing)}: {out!r}"
+        return found
+
+    results: dict[int, Probe] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(by_src))) as pool:
+        for found in pool.map(run, by_src):
+            results.update(found)
+    return [results[i] for i in range(len(checks))]
 
 
 def ssh_port(lab, name: str) -> int:
@@ -84,31 +117,26 @@ def _db_hosts(lab) -> list[str]:
 
 
 def test_db_port_open_to_the_app_tier(lab):
-    checked = 0
-    for db in _db_hosts(lab):
-        sources = [n for n in lab.hosts_in("web") + lab.hosts_in("workers") if n != db]
-        for src in sorted(set(sources)):
-            result = probe(lab.get_host(src), lab.address(db), DB_PORT)
-            # refused: the packet got through and nothing listens yet; open: something listens
-            assert result.outcome in ("open", "refused"), f"{db}:{DB_PORT} from {src}: {result}"
-            checked += 1
-    if not checked:
+    checks = [(src, lab.address(db), DB_PORT) for db in _db_hosts(lab)
+              for src in sorted({n for n in lab.hosts_in("web") + lab.hosts_in("workers") if n != db})]
+    if not checks:
         pytest.skip("no web or workers host apart from the db hosts (all-in-one)")
+    for (src, address, port), result in zip(checks, probe_many(lab, checks)):
+        # refused: the packet got through and nothing listens yet; open: something listens
+        assert result.outcome in ("open", "refused"), f"{address}:{port} from {src}: {result}"
 
 
 def test_db_port_closed_to_other_hosts_that_still_reach_ssh(lab):
-    checked = 0
-    for db in _db_hosts(lab):
-        for src in (n for n in lab.outside("web", "workers") if n != db):
-            src_host = lab.get_host(src)
-            result = probe(src_host, lab.address(db), DB_PORT)
-            assert result.outcome == "timeout", f"{db}:{DB_PORT} from {src} should be dropped: {result}"
-            assert result.elapsed_ms >= (TIMEOUT_S - 0.5) * 1000, result
-            ssh = probe(src_host, lab.address(db), ssh_port(lab, db))
-            assert ssh.outcome == "open", f"SSH on {db} from {src}: {ssh}"
-            checked += 1
-    if not checked:
+    pairs = [(db, src) for db in _db_hosts(lab) for src in lab.outside("web", "workers") if src != db]
+    if not pairs:
         pytest.skip("every host is in web or workers or is the db host (all-in-one)")
+    checks = [(src, lab.address(db), DB_PORT) for db, src in pairs]
+    checks += [(src, lab.address(db), ssh_port(lab, db)) for db, src in pairs]
+    results = probe_many(lab, checks)
+    for (db, src), result, ssh in zip(pairs, results, results[len(pairs):]):
+        assert result.outcome == "timeout", f"{db}:{DB_PORT} from {src} should be dropped: {result}"
+        assert result.elapsed_ms >= (TIMEOUT_S - 0.5) * 1000, result
+        assert ssh.outcome == "open", f"SSH on {db} from {src}: {ssh}"
 
 
 def test_role_run_alone_opens_its_own_port(lab):

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
-from test_firewall import probe
+from test_firewall import probe_many
 
 MIB = 1024 * 1024
 APP_GROUPS = ("web", "workers")
@@ -232,12 +232,10 @@ def test_monitoring_account_file(lab):
 
 
 def test_db_port_dropped_for_hosts_outside_the_app_tier(lab):
-    checked = 0
-    for db in _db_hosts(lab):
-        allowed = _var(lab, db, "mysql_allowed_groups", list(APP_GROUPS))
-        for src in (n for n in lab.outside(*allowed) if n != db):
-            outcome = probe(lab.get_host(src), _bind_address(lab, db), _port(lab, db)).outcome
-            assert outcome == "timeout", f"{db}:{_port(lab, db)} from {src} should be dropped, got {outcome}"
-            checked += 1
-    if not checked:
+    pairs = [(db, src) for db in _db_hosts(lab)
+             for src in lab.outside(*_var(lab, db, "mysql_allowed_groups", list(APP_GROUPS))) if src != db]
+    if not pairs:
         pytest.skip("every host is in the app tier or is the db host (all-in-one)")
+    results = probe_many(lab, [(src, _bind_address(lab, db), _port(lab, db)) for db, src in pairs])
+    for (db, src), result in zip(pairs, results):
+        assert result.outcome == "timeout", f"{db}:{_port(lab, db)} from {src} should be dropped, got {result}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 
 import pytest
@@ -110,11 +109,8 @@ def _socket(lab, name: str) -> str:
     return f"/run/php/php-fpm-{_app(lab, name)[0]}.sock"
 
 
-def _fcgi(name: str, sock: str, script: str, uri: str) -> dict[str, str]:
-    result = subprocess.run(
-        ["podman", "exec", "-i", name, "python3", "-", sock, script, uri],
-        input=FCGI_CLIENT, capture_output=True, text=True, timeout=60, check=False,
-    )
+def _fcgi(lab, name: str, sock: str, script: str, uri: str) -> dict[str, str]:
+    result = lab.pipe(name, ["python3", "-", sock, script, uri], input=FCGI_CLIENT)
     assert result.returncode == 0, f"FastCGI request {uri} to {sock} on {name} failed: {result.stderr[-800:]}"
     return json.loads(result.stdout)
 
@@ -136,10 +132,10 @@ def probes(lab) -> dict[str, dict]:
         host = lab.get_host(name)
         directory = host.check_output("mktemp -d /tmp/lmsops-php-probe.XXXXXX")
         try:
-            subprocess.run(["podman", "exec", "-i", name, "sh", "-c", f"cat > {directory}/probe.php"],
-                           input=PROBE_PHP, text=True, check=True, timeout=30)
+            written = lab.pipe(name, ["sh", "-c", f"cat > {directory}/probe.php"], input=PROBE_PHP, timeout=30)
+            assert written.returncode == 0, f"{name}: cannot write the test page: {written.stderr[-800:]}"
             host.check_output(f"chmod 0755 {directory} && chmod 0644 {directory}/probe.php")
-            response = _fcgi(name, _socket(lab, name), f"{directory}/probe.php", "/probe.php")
+            response = _fcgi(lab, name, _socket(lab, name), f"{directory}/probe.php", "/probe.php")
         finally:
             host.run(f"rm -rf {directory}")
         headers, body = _split(response["stdout"])
@@ -268,9 +264,9 @@ def test_pool_sized_by_the_capacity_plan(lab):
 
 def test_ping_and_status_pages(lab):
     for name in _web_hosts(lab):
-        headers, body = _split(_fcgi(name, _socket(lab, name), "/fpm-ping", "/fpm-ping")["stdout"])
+        headers, body = _split(_fcgi(lab, name, _socket(lab, name), "/fpm-ping", "/fpm-ping")["stdout"])
         assert body.strip() == "pong", f"{name}: /fpm-ping answered {body[:100]!r}"
-        headers, body = _split(_fcgi(name, _socket(lab, name), "/fpm-status", "/fpm-status")["stdout"])
+        headers, body = _split(_fcgi(lab, name, _socket(lab, name), "/fpm-status", "/fpm-status")["stdout"])
         assert re.search(rf"^pool:\s+{_app(lab, name)[0]}$", body, re.MULTILINE), f"{name}: /fpm-status: {body[:200]!r}"
 
 
@@ -316,11 +312,12 @@ def test_sessions_land_in_redis(lab, probes):
             pytest.skip("the Redis admin password cannot be templated from the inventory")
         key = f"PHPREDIS_SESSION:{session['id']}"
         script = 'IFS= read -r REDISCLI_AUTH; export REDISCLI_AUTH; exec redis-cli --no-auth-warning "$@"'
-        result = subprocess.run(
-            ["podman", "exec", "-i", caches[0], "sh", "-c", script, "sh", "EVAL",
+        result = lab.pipe(
+            caches[0],
+            ["sh", "-c", script, "sh", "EVAL",
              "local v = redis.call('GET', KEYS[1]); local t = redis.call('TTL', KEYS[1]);"
              " redis.call('DEL', KEYS[1]); return {v or '', t}", "1", key],
-            input=password + "\n", capture_output=True, text=True, timeout=30, check=False,
+            input=password + "\n", timeout=30,
         )
         assert result.returncode == 0, f"redis-cli on {caches[0]}: {result.stderr.strip()}"
         value, ttl = (result.stdout.splitlines() + ["", ""])[:2]
@@ -341,5 +338,5 @@ def test_reload_is_graceful(lab):
                 break
         after = host.check_output(f"systemctl show -p MainPID --value {service}")
         assert before == after, f"{name}: the reload replaced the PHP-FPM master ({before} -> {after})"
-        _, body = _split(_fcgi(name, _socket(lab, name), "/fpm-ping", "/fpm-ping")["stdout"])
+        _, body = _split(_fcgi(lab, name, _socket(lab, name), "/fpm-ping", "/fpm-ping")["stdout"])
         assert body.strip() == "pong", f"{name}: the pool does not answer after a reload"

@@ -3,18 +3,17 @@ may reach it, as whom, what it refuses, and that it is sized by the capacity pla
 
 Acts on the hosts of the `cache` group (skips when there is none). Passwords: `redis_password` and
 `redis_users` templated by Ansible from the inventory (the lab's come from password lookups); the checks
-that log in skip when they cannot be templated. They go to the hosts on stdin (`podman exec -i`), never
+that log in skip when they cannot be templated. They go to the hosts on stdin (`Lab.pipe`), never
 in a command line nor an assertion message.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
-from test_firewall import TIMEOUT_S, probe, ssh_port
+from test_firewall import TIMEOUT_S, probe_many, ssh_port
 
 DEFAULT_PORT = 6379
 DEFAULT_ALLOWED = ["web", "workers"]
@@ -68,23 +67,18 @@ def _resp(*commands: list[str]) -> bytes:
     return out
 
 
-def _talk(src: str, address: str, port: int, *commands: list[str]) -> list[str]:
+def _talk(lab, src: str, address: str, port: int, *commands: list[str]) -> list[str]:
     """Send commands with netcat from host `src`, the last one QUIT; the server's reply lines."""
     payload = _resp(*commands, ["QUIT"])
-    result = subprocess.run(
-        ["podman", "exec", "-i", src, "nc", "-q", "1", "-w", str(TIMEOUT_S), address, str(port)],
-        input=payload, capture_output=True, timeout=30, check=False,
-    )
+    result = lab.pipe(src, ["nc", "-q", "1", "-w", str(TIMEOUT_S), address, str(port)], input=payload, timeout=30)
     return result.stdout.decode(errors="replace").splitlines()
 
 
-def _admin(credentials, name: str, *args: str) -> str:
+def _admin(lab, credentials, name: str, *args: str) -> str:
     """redis-cli on the cache host as the admin (`default` user), the password on stdin."""
     script = 'IFS= read -r REDISCLI_AUTH; export REDISCLI_AUTH; exec redis-cli --no-auth-warning "$@"'
-    result = subprocess.run(
-        ["podman", "exec", "-i", name, "sh", "-c", script, "sh", *args],
-        input=_password(credentials, name, "default") + "\n", capture_output=True, text=True, timeout=30, check=False,
-    )
+    result = lab.pipe(name, ["sh", "-c", script, "sh", *args],
+                      input=_password(credentials, name, "default") + "\n", timeout=30)
     assert result.returncode == 0, f"redis-cli {' '.join(args)} on {name}: {result.stderr.strip()}"
     return result.stdout
 
@@ -154,7 +148,7 @@ def test_kernel_and_unit_settings(lab):
 def test_unauthenticated_commands_are_refused(lab):
     for cache in _cache_hosts(lab):
         for src in _app_sources(lab, cache):
-            reply = _talk(src, lab.private_address(cache), _port(lab, cache), ["PING"])
+            reply = _talk(lab, src, lab.private_address(cache), _port(lab, cache), ["PING"])
             assert reply and reply[0].startswith("-NOAUTH"), f"PING without AUTH on {cache} from {src}: {reply}"
 
 
@@ -163,7 +157,7 @@ def test_app_user_works_and_is_kept_from_admin_commands(lab, credentials):
         user = _app_user(credentials, cache)
         for src in _app_sources(lab, cache):
             reply = _talk(
-                src, lab.private_address(cache), _port(lab, cache),
+                lab, src, lab.private_address(cache), _port(lab, cache),
                 ["AUTH", user, _password(credentials, cache, user)], ["PING"],
                 ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["KEYS", "*"],
             )
@@ -175,23 +169,21 @@ def test_app_user_works_and_is_kept_from_admin_commands(lab, credentials):
 def test_wrong_password_is_refused(lab):
     for cache in _cache_hosts(lab):
         src = _app_sources(lab, cache)[0]
-        reply = _talk(src, lab.private_address(cache), _port(lab, cache), ["AUTH", "not-the-password-at-all"])
+        reply = _talk(lab, src, lab.private_address(cache), _port(lab, cache), ["AUTH", "not-the-password-at-all"])
         assert reply and reply[0].startswith("-WRONGPASS"), reply
 
 
 def test_redis_port_dropped_for_hosts_outside_the_allowed_groups(lab):
-    checked = 0
-    for cache in _cache_hosts(lab):
-        groups = _literal(lab, cache, "redis_allowed_groups", DEFAULT_ALLOWED)
-        for src in (n for n in lab.outside(*groups) if n != cache):
-            src_host = lab.get_host(src)
-            result = probe(src_host, lab.private_address(cache), _port(lab, cache))
-            assert result.outcome == "timeout", f"{cache}:{_port(lab, cache)} from {src} should be dropped: {result}"
-            ssh = probe(src_host, lab.address(cache), ssh_port(lab, cache))
-            assert ssh.outcome == "open", f"SSH on {cache} from {src}: {ssh}"
-            checked += 1
-    if not checked:
+    pairs = [(cache, src) for cache in _cache_hosts(lab)
+             for src in lab.outside(*_literal(lab, cache, "redis_allowed_groups", DEFAULT_ALLOWED)) if src != cache]
+    if not pairs:
         pytest.skip("every other host is in an allowed group (all-in-one)")
+    checks = [(src, lab.private_address(cache), _port(lab, cache)) for cache, src in pairs]
+    checks += [(src, lab.address(cache), ssh_port(lab, cache)) for cache, src in pairs]
+    results = probe_many(lab, checks)
+    for (cache, src), result, ssh in zip(pairs, results, results[len(pairs):]):
+        assert result.outcome == "timeout", f"{cache}:{_port(lab, cache)} from {src} should be dropped: {result}"
+        assert ssh.outcome == "open", f"SSH on {cache} from {src}: {ssh}"
 
 
 # ---------------------------------------------------------------- sized by the capacity plan
@@ -210,7 +202,7 @@ def _expected_memory(lab, name: str) -> tuple[int, str]:
 def test_maxmemory_and_policy_follow_the_capacity_plan(lab, credentials):
     for name in _cache_hosts(lab):
         maxmemory, policy = _expected_memory(lab, name)
-        got = _admin(credentials, name, "CONFIG", "GET", "maxmemory").split()
+        got = _admin(lab, credentials, name, "CONFIG", "GET", "maxmemory").split()
         assert got == ["maxmemory", str(maxmemory)], f"{name}: {got}, the capacity plan says {maxmemory} bytes"
-        got = _admin(credentials, name, "CONFIG", "GET", "maxmemory-policy").split()
+        got = _admin(lab, credentials, name, "CONFIG", "GET", "maxmemory-policy").split()
         assert got == ["maxmemory-policy", policy], f"{name}: {got}, the capacity plan says {policy}"
