@@ -16,7 +16,7 @@ import shlex
 import uuid
 
 import pytest
-from test_firewall import probe, probe_many, ssh_port
+from test_firewall import probe_many, ssh_port
 
 DEFAULT_APP_PORT = 8080
 DEFAULT_LOGIN_PATHS = ["/login", "/password"]
