@@ -27,10 +27,22 @@ description:
     the templates of this collection's roles and playbooks (task arguments, variables, conditions,
     the roles' C(templates/) files) in the main process when the first play starts. The workers
     inherit that code and compile only what is new to them.
+  - A module runs on the host from the zip file ansible-core sends it (AnsiballZ), and Python compiles
+    every source file it imports from a zip afresh. On this collection's lab most of a module run's CPU
+    time on the host went into compiling ansible-core's module_utils. This callback adds the compiled
+    bytecode of each source file to the zip, as the controller's Python compiles it. A host whose
+    Python has the controller's bytecode version loads it; any other Python ignores it and compiles
+    the source as before. ansible-core's module_utils are compiled once, in the main process, when the
+    first play starts. Two things differ on a host that loads the bytecode, and only there. A
+    traceback from inside a module names the file by its path in the zip
+    (C(ansible/module_utils/basic.py)) rather than by the zip's temporary path on the host, and
+    ansible-core cannot tell which collection a deprecation warning raised inside a module comes from.
+    With a debugger or coverage extension of AnsiballZ configured, no bytecode is added.
   - It changes no result and prints nothing. A plugin it cannot load, or a template that does not
     compile, is skipped (shown with C(-vvv)); the workers then load or compile it themselves, as without
     this callback. With an ansible-core whose templating internals differ from 2.19's, the compile
-    cache stays off and only the plugins are preloaded.
+    cache stays off; with one whose AnsiballZ builder differs, no bytecode is added. The plugins are
+    preloaded in any case.
   - bench/RESULTS.md in the collection's source holds the control node CPU of the lab's converge
     with and without it.
 author:
@@ -47,6 +59,17 @@ options:
     ini:
       - section: callback_lmsops_preload
         key: compile_cache
+  module_bytecode:
+    description:
+      - Add the compiled bytecode of each Python file to the modules' AnsiballZ payloads. With
+        V(false), the modules reach the hosts as ansible-core builds them.
+    type: bool
+    default: true
+    env:
+      - name: LMSOPS_PRELOAD_MODULE_BYTECODE
+    ini:
+      - section: callback_lmsops_preload
+        key: module_bytecode
 requirements:
   - Enable it in ansible.cfg, C([defaults] callbacks_enabled = lmsops.stack.preload), or with
     C(ANSIBLE_CALLBACKS_ENABLED=lmsops.stack.preload).
@@ -54,8 +77,11 @@ requirements:
 
 import gc
 import importlib
+import importlib.util
+import marshal
 import os
 import threading
+import zipfile
 
 import yaml
 
@@ -67,6 +93,11 @@ try:  # ansible-core 2.19's templating internals; without them the compile cache
     from ansible._internal._templating import _engine, _jinja_bits
 except ImportError:  # pragma: no cover
     _engine = _jinja_bits = None
+
+try:  # ansible-core 2.19's AnsiballZ builder; without it no bytecode is added
+    from ansible.executor import module_common as _module_common
+except ImportError:  # pragma: no cover
+    _module_common = None
 
 try:
     from yaml import CSafeLoader as _YamlLoader
@@ -212,6 +243,119 @@ class CompileCache:
         return failed
 
 
+# The flags word of an unchecked hash-based .pyc (PEP 552): the loader does not hash the source again.
+# The zip never changes after it is built, so its bytecode cannot go stale.
+UNCHECKED_HASH_PYC = (1).to_bytes(4, "little")
+
+
+def bytecode(arcname: str, source) -> bytes | None:
+    """The .pyc data for the source of `arcname` in a module's zip, compiled as Python's zipimport would
+    compile it (line endings normalised, no inherited future flags, no optimisation), or None for a
+    source that does not compile: the host then compiles it and reports the error itself."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else str(source).encode("utf-8")
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    try:
+        code = compile(data, arcname, "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError):
+        return None
+    return importlib.util.MAGIC_NUMBER + UNCHECKED_HASH_PYC + importlib.util.source_hash(data) + marshal.dumps(code)
+
+
+class _BytecodeZip:
+    """Stands in for the payload's ZipFile while ansible-core writes it: next to each Python source it
+    writes the source's bytecode. zipimport looks for NAME.pyc before NAME.py; a .pyc of another Python
+    version fails its magic check, and zipimport then compiles NAME.py."""
+
+    def __init__(self, zf, codes: dict) -> None:
+        self._zf = zf
+        self._codes = codes
+
+    def __getattr__(self, name):
+        return getattr(self._zf, name)
+
+    def writestr(self, zinfo_or_arcname, data, *args, **kwargs):
+        self._zf.writestr(zinfo_or_arcname, data, *args, **kwargs)
+        arcname = getattr(zinfo_or_arcname, "filename", zinfo_or_arcname)
+        if not (isinstance(arcname, str) and arcname.endswith(".py")):
+            return
+        source = bytes(data) if isinstance(data, (bytes, bytearray)) else str(data).encode("utf-8")
+        known = self._codes.get(arcname)
+        pyc = known[1] if known is not None and known[0] == source else bytecode(arcname, source)
+        if pyc is None:
+            return
+        if isinstance(zinfo_or_arcname, zipfile.ZipInfo):
+            zinfo = zipfile.ZipInfo(arcname + "c", date_time=zinfo_or_arcname.date_time)
+            zinfo.compress_type = zinfo_or_arcname.compress_type
+        else:
+            zinfo = arcname + "c"
+        self._zf.writestr(zinfo, pyc, *args, **kwargs)
+
+
+class ModuleBytecode:
+    """Add bytecode to the AnsiballZ payloads ansible-core builds (its recursive_finder writes the
+    module_utils, _add_module_to_zip the module and its packages), with ansible-core's module_utils
+    compiled once beforehand."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, tuple[bytes, bytes]] = {}
+
+    @staticmethod
+    def available() -> bool:
+        return all((
+            _module_common is not None,
+            callable(getattr(_module_common, "recursive_finder", None)),
+            callable(getattr(_module_common, "_add_module_to_zip", None)),
+        ))
+
+    def precompile(self) -> int:
+        """Compile every source file of ansible-core's module_utils, under its name in a module's zip."""
+        import ansible  # pylint: disable=import-outside-toplevel
+
+        base = os.path.dirname(os.path.realpath(ansible.__file__))
+        top = os.path.dirname(base)
+        for folder, _dirs, names in os.walk(os.path.join(base, "module_utils")):
+            for name in names:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    with open(path, "rb") as handle:
+                        source = handle.read()
+                except OSError:
+                    continue
+                arcname = os.path.relpath(path, top).replace(os.sep, "/")
+                pyc = bytecode(arcname, source)
+                if pyc is not None:
+                    self.codes[arcname] = (source, pyc)
+        return len(self.codes)
+
+    def install(self) -> None:
+        """Wrap the two writers of ansible-core's payload zip (once)."""
+        if getattr(_module_common, "_lmsops_module_bytecode", None) is not None:
+            return
+        finder = _module_common.recursive_finder
+        add_module = _module_common._add_module_to_zip  # pylint: disable=protected-access
+        codes = self.codes
+
+        def wrap(zf, extension_manager):
+            # A debugger maps the sources' paths, and coverage reads the sources: leave those alone.
+            if getattr(extension_manager, "extension_names", ()):
+                return zf
+            return _BytecodeZip(zf, codes)
+
+        def recursive_finder(name, remote_module_fqn, module_data, zf, date_time, extension_manager, *args, **kwargs):
+            return finder(name, remote_module_fqn, module_data, wrap(zf, extension_manager), date_time,
+                          extension_manager, *args, **kwargs)
+
+        def add_module_to_zip(zf, date_time, remote_module_fqn, b_module_data, module_path, extension_manager, *args, **kwargs):
+            return add_module(wrap(zf, extension_manager), date_time, remote_module_fqn, b_module_data, module_path,
+                              extension_manager, *args, **kwargs)
+
+        _module_common.recursive_finder = recursive_finder
+        _module_common._add_module_to_zip = add_module_to_zip  # pylint: disable=protected-access
+        _module_common._lmsops_module_bytecode = self  # pylint: disable=protected-access
+
+
 def template_sources(root: str) -> list[tuple[str, str]]:
     """The (kind, text) pairs to compile from a collection root: the strings of the roles' task,
     handler, default and variable files and of the playbooks that hold a template, the conditions
@@ -270,6 +414,7 @@ class CallbackModule(CallbackBase):
         super().__init__(display=display, options=options)
         self._loaded = False
         self.compile_cache = CompileCache()
+        self.module_bytecode = ModuleBytecode()
 
     def _try(self, what: str, load) -> None:
         try:
@@ -291,7 +436,13 @@ class CallbackModule(CallbackBase):
         for name in MODULES:
             self._try(f"module {name}", lambda name=name: importlib.import_module(name))
         self._loaded = True
-        if not self._compile_cache_wanted():
+        if self._wanted("module_bytecode"):
+            if ModuleBytecode.available():
+                self.module_bytecode.precompile()
+                self.module_bytecode.install()
+            else:
+                self._display.vvv("lmsops.stack.preload: this ansible-core's AnsiballZ builder differs from 2.19's: no bytecode")
+        if not self._wanted("compile_cache"):
             return
         if not CompileCache.available():
             self._display.vvv("lmsops.stack.preload: this ansible-core's templating differs from 2.19's: no compile cache")
@@ -301,9 +452,9 @@ class CallbackModule(CallbackBase):
         for text in failed:
             self._display.vvv(f"lmsops.stack.preload: not precompiled: {text[:80]!r}")
 
-    def _compile_cache_wanted(self) -> bool:
+    def _wanted(self, option: str) -> bool:
         try:
-            return bool(self.get_option("compile_cache"))
+            return bool(self.get_option(option))
         except KeyError:  # options not set up (the callback used outside ansible-playbook)
             return True
 

@@ -11,7 +11,6 @@ secret is read or printed: the checks look at modes, the jobs' exit codes, the m
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 

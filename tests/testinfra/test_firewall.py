@@ -81,6 +81,17 @@ def ssh_port(lab, name: str) -> int:
     return int(lab.hostvars[name].get("firewall_ssh_port", 22))
 
 
+def probe_with_ssh(lab, checks: list[tuple[str, str, str, int]]) -> list[tuple[Probe, Probe]]:
+    """For each (source host, target host, address, port): the probe of address:port and, run side by
+    side with it, a probe of the target's SSH from the same source. A port the firewall must drop
+    should time out while SSH answers: a timeout alone could also mean the source cannot reach the
+    target at all."""
+    ports = [(src, address, port) for src, _, address, port in checks]
+    sshs = [(src, lab.address(target), ssh_port(lab, target)) for src, target, _, _ in checks]
+    results = probe_many(lab, ports + sshs)
+    return list(zip(results[:len(checks)], results[len(checks):]))
+
+
 def test_ufw_active_with_default_policies(host, lab):
     name = host.backend.get_hostname()
     hostvars = lab.hostvars[name]
@@ -130,10 +141,8 @@ def test_db_port_closed_to_other_hosts_that_still_reach_ssh(lab):
     pairs = [(db, src) for db in _db_hosts(lab) for src in lab.outside("web", "workers") if src != db]
     if not pairs:
         pytest.skip("every host is in web or workers or is the db host (all-in-one)")
-    checks = [(src, lab.address(db), DB_PORT) for db, src in pairs]
-    checks += [(src, lab.address(db), ssh_port(lab, db)) for db, src in pairs]
-    results = probe_many(lab, checks)
-    for (db, src), result, ssh in zip(pairs, results, results[len(pairs):]):
+    results = probe_with_ssh(lab, [(src, db, lab.address(db), DB_PORT) for db, src in pairs])
+    for (db, src), (result, ssh) in zip(pairs, results):
         assert result.outcome == "timeout", f"{db}:{DB_PORT} from {src} should be dropped: {result}"
         assert result.elapsed_ms >= (TIMEOUT_S - 0.5) * 1000, result
         assert ssh.outcome == "open", f"SSH on {db} from {src}: {ssh}"

@@ -16,7 +16,7 @@ import shlex
 import uuid
 
 import pytest
-from test_firewall import probe_many, ssh_port
+from test_firewall import probe_many, probe_with_ssh
 
 DEFAULT_APP_PORT = 8080
 DEFAULT_LOGIN_PATHS = ["/login", "/password"]
@@ -301,13 +301,10 @@ def test_app_port_open_to_load_balancers_only(lab):
         port = _app_port(lab, web)
         opened += [(lb, lab.private_address(web), port) for lb in lab.hosts_in("loadbalancers") if lb != web]
         dropped += [(src, web, port) for src in lab.outside("loadbalancers") if src != web]
-    checks = opened + [(src, lab.private_address(web), port) for src, web, port in dropped]
-    checks += [(src, lab.address(web), ssh_port(lab, web)) for src, web, _ in dropped]
-    results = probe_many(lab, checks)
-    for (lb, address, port), result in zip(opened, results):
+    for (lb, address, port), result in zip(opened, probe_many(lab, opened)):
         assert result.outcome == "open", f"{address}:{port} from the load balancer {lb}: {result}"
-    rest = results[len(opened):]
-    for (src, web, port), result, ssh in zip(dropped, rest, rest[len(dropped):]):
+    results = probe_with_ssh(lab, [(src, web, lab.private_address(web), port) for src, web, port in dropped])
+    for (src, web, port), (result, ssh) in zip(dropped, results):
         assert result.outcome == "timeout", f"{web}:{port} from {src} should be dropped: {result}"
         assert ssh.outcome == "open", f"SSH on {web} from {src}: {ssh}"
     if not dropped:

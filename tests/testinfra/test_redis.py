@@ -13,7 +13,7 @@ import re
 
 import pytest
 from ansible_collections.lmsops.stack.plugins.module_utils import _capacity
-from test_firewall import TIMEOUT_S, probe_many, ssh_port
+from test_firewall import TIMEOUT_S, probe_with_ssh
 
 DEFAULT_PORT = 6379
 DEFAULT_ALLOWED = ["web", "workers"]
@@ -178,10 +178,8 @@ def test_redis_port_dropped_for_hosts_outside_the_allowed_groups(lab):
              for src in lab.outside(*_literal(lab, cache, "redis_allowed_groups", DEFAULT_ALLOWED)) if src != cache]
     if not pairs:
         pytest.skip("every other host is in an allowed group (all-in-one)")
-    checks = [(src, lab.private_address(cache), _port(lab, cache)) for cache, src in pairs]
-    checks += [(src, lab.address(cache), ssh_port(lab, cache)) for cache, src in pairs]
-    results = probe_many(lab, checks)
-    for (cache, src), result, ssh in zip(pairs, results, results[len(pairs):]):
+    results = probe_with_ssh(lab, [(src, cache, lab.private_address(cache), _port(lab, cache)) for cache, src in pairs])
+    for (cache, src), (result, ssh) in zip(pairs, results):
         assert result.outcome == "timeout", f"{cache}:{_port(lab, cache)} from {src} should be dropped: {result}"
         assert ssh.outcome == "open", f"SSH on {cache} from {src}: {ssh}"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,7 @@ def test_a_plugin_it_cannot_load_is_skipped_with_a_message(callback_class, monke
     module = sys.modules[callback_class.__module__]
     # the compile cache is tested in a child process below; keep this process's templating as it is
     monkeypatch.setattr(module.CompileCache, "available", staticmethod(lambda: False))
+    monkeypatch.setattr(module.ModuleBytecode, "available", staticmethod(lambda: False))
     monkeypatch.setattr(module, "MODULES", ("lmsops_no_such_module", *module.MODULES))
     monkeypatch.setattr(module, "LOOKUPS", ("lmsops.stack.no_such_lookup_either",))
     display = _Display()
@@ -245,3 +248,155 @@ def test_the_warm_up_compiles_what_the_tasks_will_compile(tmp_path):
     # rendered as tasks render them, every text was found in the cache: nothing new was compiled
     assert report["rendered"] == ["'hi web'", "'HI'", "True", "True", "'# hi\\nname=web\\n'"]
     assert report["codes_rendered"] == report["codes_warmed"]
+
+
+# ---------------------------------------------------------------- bytecode in the modules' payloads
+def _collections_roots() -> list[str]:
+    """Every directory the ansible_collections namespace of this process spans (the collection under
+    test and the collections of the ansible package), for a playbook run in a child process."""
+    spec = importlib.util.find_spec("ansible_collections")
+    assert spec is not None and spec.submodule_search_locations
+    return [str(Path(location).parent) for location in spec.submodule_search_locations]
+
+
+def _preload_module(callback_class):
+    return sys.modules[callback_class.__module__]
+
+
+def _zip_import(archive: Path, module: str, python: str = sys.executable) -> dict:
+    """Import `module` from `archive` in a fresh interpreter; its __file__ and attribute X."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import importlib; "
+            "m = importlib.import_module(sys.argv[2]); print(json.dumps({'file': m.__file__, 'X': getattr(m, 'X', None)}))")
+    res = subprocess.run([python, "-c", code, str(archive), module], capture_output=True, text=True, check=False, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("source, expected", [
+    (b"X = 41 + 1\n", 42),
+    (b"X = 'crlf'\r\nY = 1\r\n", "crlf"),                       # line endings normalised as zipimport does
+    ("X = '\u00e9t\u00e9'\n", "\u00e9t\u00e9"),                    # text sources are encoded as UTF-8
+    (b"# -*- coding: latin-1 -*-\nX = '\xe9'\n", "\u00e9"),        # a coding cookie is honoured
+    (b"from __future__ import annotations\nX = 1\n", 1),
+])
+def test_bytecode_is_what_zipimport_loads(callback_class, tmp_path, source, expected):
+    module = _preload_module(callback_class)
+    pyc = module.bytecode("pkg/m.py", source)
+    assert pyc is not None and pyc[:4] == importlib.util.MAGIC_NUMBER
+    archive = tmp_path / "m.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("pkg/__init__.py", b"")
+        # the source says something else: the import proves which of the two was loaded
+        zf.writestr("pkg/m.py", b"X = 'from the source'\n")
+        zf.writestr("pkg/m.pyc", pyc)
+    got = _zip_import(archive, "pkg.m")
+    assert got == {"file": f"{archive}/pkg/m.pyc", "X": expected}
+
+
+def test_bytecode_of_a_source_that_does_not_compile_is_none(callback_class):
+    module = _preload_module(callback_class)
+    assert module.bytecode("pkg/bad.py", b"def broken(:\n") is None
+    assert module.bytecode("pkg/nul.py", b"X = 1\x00\n") is None
+
+
+def test_bytecode_of_another_python_is_ignored(callback_class, tmp_path):
+    """A host whose Python has another bytecode version compiles the source, as without the callback."""
+    module = _preload_module(callback_class)
+    pyc = bytearray(module.bytecode("pkg/m.py", b"X = 'from the bytecode'\n"))
+    pyc[0:2] = (int.from_bytes(pyc[0:2], "little") + 1).to_bytes(2, "little")  # another version's magic
+    archive = tmp_path / "m.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("pkg/__init__.py", b"")
+        zf.writestr("pkg/m.py", b"X = 'from the source'\n")
+        zf.writestr("pkg/m.pyc", bytes(pyc))
+    assert _zip_import(archive, "pkg.m") == {"file": f"{archive}/pkg/m.py", "X": "from the source"}
+
+
+def test_the_zip_stand_in_writes_bytecode_next_to_each_source(callback_class, tmp_path):
+    module = _preload_module(callback_class)
+    stale = module.bytecode("pkg/known.py", b"X = 'stale'\n")
+    fresh = module.bytecode("pkg/fresh.py", b"X = 'precompiled'\n")
+    codes = {"pkg/known.py": (b"X = 'stale'\n", stale), "pkg/fresh.py": (b"X = 2\n", fresh)}
+    archive = tmp_path / "payload.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as real:
+        zf = module._BytecodeZip(real, codes)  # pylint: disable=protected-access
+        info = zipfile.ZipInfo("pkg/__init__.py", date_time=(2020, 1, 2, 3, 4, 6))
+        info.compress_type = zf.compression  # read through to the real zip
+        zf.writestr(info, b"")
+        zf.writestr("pkg/known.py", b"X = 'stale'\n")       # its source is the precompiled one: reused
+        zf.writestr("pkg/fresh.py", b"X = 'compiled now'\n")  # its source changed: compiled again
+        zf.writestr("pkg/data.json", b"{}")
+        zf.writestr("pkg/broken.py", b"def broken(:\n")      # left for the host to report
+        names = zf.namelist()
+    assert sorted(names) == sorted([
+        "pkg/__init__.py", "pkg/__init__.pyc", "pkg/known.py", "pkg/known.pyc", "pkg/fresh.py", "pkg/fresh.pyc",
+        "pkg/data.json", "pkg/broken.py"])
+    with zipfile.ZipFile(archive) as done:
+        assert done.read("pkg/known.pyc") == stale
+        assert done.getinfo("pkg/__init__.pyc").date_time == (2020, 1, 2, 3, 4, 6)
+        assert done.getinfo("pkg/__init__.pyc").compress_type == zipfile.ZIP_DEFLATED
+    assert _zip_import(archive, "pkg.fresh")["X"] == "compiled now"
+
+
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.ping:
+        data: bytecode
+      register: pinged
+    - ansible.builtin.assert:
+        that: pinged.ping == 'bytecode'
+"""
+
+
+def _kept_ping_payload(tmp_path: Path, bytecode: bool) -> Path:
+    """Run a playbook with the callback on this machine, keep the module's payload, return its zip."""
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    env = dict(
+        os.environ,
+        ANSIBLE_CALLBACKS_ENABLED="lmsops.stack.preload",
+        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(_collections_roots()),
+        ANSIBLE_KEEP_REMOTE_FILES="1",
+        ANSIBLE_PIPELINING="0",
+        ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"),
+        LMSOPS_PRELOAD_MODULE_BYTECODE=str(bytecode).lower(),
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "ansible.cli.playbook", "-i", "localhost,", str(tmp_path / "play.yml"),
+         "-e", f"ansible_python_interpreter={sys.executable}"],
+        capture_output=True, text=True, check=False, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    payloads = list((tmp_path / "remote").rglob("AnsiballZ_ping.py"))
+    assert len(payloads) == 1, payloads
+    res = subprocess.run([sys.executable, str(payloads[0]), "explode"], capture_output=True, text=True,
+                         check=False, timeout=60, cwd=payloads[0].parent)
+    assert res.returncode == 0, res.stderr
+    exploded = payloads[0].parent / "debug_dir"
+    archive = tmp_path / "payload.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(exploded.rglob("*")):
+            if path.is_file() and path.name != "args":
+                zf.write(path, path.relative_to(exploded).as_posix())
+    return archive
+
+
+def test_a_module_run_through_the_callback_carries_and_loads_bytecode(tmp_path):
+    archive = _kept_ping_payload(tmp_path, bytecode=True)
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+    sources = {n for n in names if n.endswith(".py")}
+    assert "ansible/module_utils/basic.py" in sources and "ansible/modules/ping.py" in sources
+    assert {n for n in names if n.endswith(".pyc")} == {n + "c" for n in sources}
+    assert _zip_import(archive, "ansible.module_utils.basic")["file"].endswith("/ansible/module_utils/basic.pyc")
+
+
+def test_with_module_bytecode_off_the_payload_is_ansible_cores(tmp_path):
+    archive = _kept_ping_payload(tmp_path, bytecode=False)
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    assert "ansible/module_utils/basic.py" in names
+    assert not [n for n in names if n.endswith(".pyc")]
