@@ -5,6 +5,7 @@ Parametrized by the roles found under roles/, so a new role is covered without t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -107,3 +108,41 @@ def test_preflight_validates_exactly_the_main_options(role: str) -> None:
     problems = {"missing from preflight": sorted(main - pre), "unknown to main": sorted(pre - main)}
     problems = {k: v for k, v in problems.items() if v}
     assert not problems, f"roles/{role}: {problems}"
+    # site.yml's later plays skip the `main` check (rolespec_validate: false): the first play's check
+    # must be the same in every type, choice and default, not only in its option names.
+    differing = sorted(name for name in main if _options(specs["main"])[name] != _options(specs["preflight"])[name])
+    assert not differing, f"roles/{role}: preflight checks these options differently from main: {differing}"
+
+
+def _site_plays() -> list[dict[str, Any]]:
+    return _load(ROOT / "playbooks" / "site.yml")
+
+
+def _checked_roles() -> tuple[set[str], dict[str, list[str]]]:
+    """The roles site.yml's first play checks on every host, and per group the roles it adds."""
+    first = _site_plays()[0]
+    expression = first["vars"]["__lmsops_roles"]
+    every = set()
+    for listed in re.findall(r"\[([^\]]*)\]", expression):
+        every |= set(re.findall(r"'(\w+)'", listed))
+    return every, first["vars"]["__lmsops_group_roles"]
+
+
+def test_site_checks_every_role_it_imports_without_the_roles_own_check() -> None:
+    """Each later play of site.yml imports its roles with rolespec_validate: false. That is only
+    sound when the first play checked the role on every host the later play runs it on."""
+    every, by_group = _checked_roles()
+    assert {"common", "exporters", "backup"} <= every, every  # the expression was read
+    imported = 0
+    for play in _site_plays()[1:]:
+        assert "roles" not in play, f"play {play['name']!r}: import its roles with rolespec_validate: false"
+        groups = play["hosts"].split(":")
+        for task in play.get("tasks", []):
+            spec = task.get("ansible.builtin.import_role")
+            assert spec, f"play {play['name']!r}: task {task.get('name')!r} is not a role import"
+            assert spec.get("rolespec_validate") is False, f"play {play['name']!r}: {spec['name']} is checked twice"
+            role = spec["name"].rsplit(".", 1)[-1]
+            unchecked = [g for g in groups if role not in every and role not in by_group.get(g, [])]
+            assert not unchecked, f"{role} runs on {unchecked} but the first play does not check it there"
+            imported += 1
+    assert imported >= len(ROLES) - 1, imported  # every role but capacity (checks only) is imported
