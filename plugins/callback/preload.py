@@ -78,6 +78,7 @@ requirements:
 import gc
 import importlib
 import importlib.util
+import inspect
 import marshal
 import os
 import threading
@@ -299,13 +300,26 @@ class ModuleBytecode:
     def __init__(self) -> None:
         self.codes: dict[str, tuple[bytes, bytes]] = {}
 
-    @staticmethod
-    def available() -> bool:
-        return all((
-            _module_common is not None,
-            callable(getattr(_module_common, "recursive_finder", None)),
-            callable(getattr(_module_common, "_add_module_to_zip", None)),
-        ))
+    # The leading parameters of the two writers in ansible-core 2.19, which the wrappers pass on by position.
+    SIGNATURES = {
+        "recursive_finder": ("name", "module_fqn", "module_data", "zf", "date_time", "extension_manager"),
+        "_add_module_to_zip": ("zf", "date_time", "remote_module_fqn", "b_module_data", "module_path", "extension_manager"),
+    }
+
+    @classmethod
+    def available(cls) -> bool:
+        if _module_common is None:
+            return False
+        if getattr(_module_common, "_lmsops_module_bytecode", None) is not None:
+            return True  # installed already: the names hold the wrappers now
+        for name, wanted in cls.SIGNATURES.items():
+            try:
+                params = tuple(inspect.signature(getattr(_module_common, name, None)).parameters)
+            except (TypeError, ValueError):
+                return False
+            if params[:len(wanted)] != wanted:
+                return False
+        return True
 
     def precompile(self) -> int:
         """Compile every source file of ansible-core's module_utils, under its name in a module's zip."""
@@ -343,8 +357,8 @@ class ModuleBytecode:
                 return zf
             return _BytecodeZip(zf, codes)
 
-        def recursive_finder(name, remote_module_fqn, module_data, zf, date_time, extension_manager, *args, **kwargs):
-            return finder(name, remote_module_fqn, module_data, wrap(zf, extension_manager), date_time,
+        def recursive_finder(name, module_fqn, module_data, zf, date_time, extension_manager, *args, **kwargs):
+            return finder(name, module_fqn, module_data, wrap(zf, extension_manager), date_time,
                           extension_manager, *args, **kwargs)
 
         def add_module_to_zip(zf, date_time, remote_module_fqn, b_module_data, module_path, extension_manager, *args, **kwargs):

@@ -293,6 +293,21 @@ def test_bytecode_is_what_zipimport_loads(callback_class, tmp_path, source, expe
     assert got == {"file": f"{archive}/pkg/m.pyc", "X": expected}
 
 
+def test_bytecode_stays_off_when_ansible_cores_payload_writers_differ(callback_class, monkeypatch):
+    module = _preload_module(callback_class)
+    fake = type(sys)("fake_module_common")
+    fake.recursive_finder = lambda name, module_fqn, module_data, zf, date_time, extension_manager: None
+    fake._add_module_to_zip = lambda zf, date_time, remote_module_fqn, b_module_data, module_path, extension_manager: None
+    monkeypatch.setattr(module, "_module_common", fake)
+    assert module.ModuleBytecode.available()
+    fake._add_module_to_zip = lambda zf, remote_module_fqn, date_time, b_module_data, module_path, extension_manager: None
+    assert not module.ModuleBytecode.available()
+    del fake._add_module_to_zip
+    assert not module.ModuleBytecode.available()
+    monkeypatch.setattr(module, "_module_common", None)
+    assert not module.ModuleBytecode.available()
+
+
 def test_bytecode_of_a_source_that_does_not_compile_is_none(callback_class):
     module = _preload_module(callback_class)
     assert module.bytecode("pkg/bad.py", b"def broken(:\n") is None
