@@ -249,12 +249,16 @@ class CompileCache:
 UNCHECKED_HASH_PYC = (1).to_bytes(4, "little")
 
 
+def _as_bytes(source) -> bytes:
+    """A payload file's content as ansible-core hands it to the zip (text or bytes), as bytes."""
+    return bytes(source) if isinstance(source, (bytes, bytearray)) else str(source).encode("utf-8")
+
+
 def bytecode(arcname: str, source) -> bytes | None:
     """The .pyc data for the source of `arcname` in a module's zip, compiled as Python's zipimport would
     compile it (line endings normalised, no inherited future flags, no optimisation), or None for a
     source that does not compile: the host then compiles it and reports the error itself."""
-    data = bytes(source) if isinstance(source, (bytes, bytearray)) else str(source).encode("utf-8")
-    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = _as_bytes(source).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     try:
         code = compile(data, arcname, "exec", dont_inherit=True, optimize=0)
     except (SyntaxError, ValueError):
@@ -279,7 +283,7 @@ class _BytecodeZip:
         arcname = getattr(zinfo_or_arcname, "filename", zinfo_or_arcname)
         if not (isinstance(arcname, str) and arcname.endswith(".py")):
             return
-        source = bytes(data) if isinstance(data, (bytes, bytearray)) else str(data).encode("utf-8")
+        source = _as_bytes(data)
         known = self._codes.get(arcname)
         pyc = known[1] if known is not None and known[0] == source else bytecode(arcname, source)
         if pyc is None:

@@ -50,9 +50,7 @@ def callback_class():
 
 
 def _collections_root() -> str:
-    spec = importlib.util.find_spec("ansible_collections")
-    assert spec is not None and spec.submodule_search_locations
-    return str(Path(list(spec.submodule_search_locations)[0]).parent)
+    return _collections_roots()[0]
 
 
 def test_loads_the_plugins_in_its_own_process():
@@ -263,11 +261,11 @@ def _preload_module(callback_class):
     return sys.modules[callback_class.__module__]
 
 
-def _zip_import(archive: Path, module: str, python: str = sys.executable) -> dict:
+def _zip_import(archive: Path, module: str) -> dict:
     """Import `module` from `archive` in a fresh interpreter; its __file__ and attribute X."""
     code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import importlib; "
             "m = importlib.import_module(sys.argv[2]); print(json.dumps({'file': m.__file__, 'X': getattr(m, 'X', None)}))")
-    res = subprocess.run([python, "-c", code, str(archive), module], capture_output=True, text=True, check=False, timeout=60)
+    res = subprocess.run([sys.executable, "-c", code, str(archive), module], capture_output=True, text=True, check=False, timeout=60)
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout)
 
