@@ -12,7 +12,9 @@ Measures, with the lab's ansible.cfg and inventory (SSH, pipelining, ControlPers
   3. the idempotent re-run of site.yml: wall time, the control node's CPU time, and per host the module
      runs on the host, the controller-only results and the skipped tasks (bench/callback/lmsops_count.py);
 and prints a model of the re-run built from 1 and 3 (module runs x ping + controller results x assert +
-skipped x skip, per host on average), next to the measured re-run.
+skipped x skip, per host on average), next to the measured re-run; then where the re-run's time went:
+per play and role, per kind of action, the slowest headers, and the runs of three or more headers in a
+row that every host skipped (candidates for one gate in front of them).
 """
 from __future__ import annotations
 
@@ -140,6 +142,44 @@ def main() -> None:
           f"measured {took:.1f} s")
     budget = 30.0 / costs["module run (ping)"]
     print(f"  30 s at this cost holds {budget:.0f} module runs per host, with nothing else in the run")
+    breakdown(counts.get("timed", []))
+
+
+def breakdown(timed: list[dict], top: int = 12) -> None:
+    """Where the re-run's header time went (bench/callback/lmsops_count.py times each header)."""
+    if not timed:
+        return
+    total = sum(t["seconds"] for t in timed)
+    print(f"  where the re-run went: {len(timed)} headers, {total:.1f} s from the first header to the end")
+
+    def table(title: str, key) -> None:
+        groups: dict[str, list[float]] = {}
+        for t in timed:
+            groups.setdefault(key(t), []).append(t["seconds"])
+        print(f"    {title:<58} headers        s")
+        for name, secs in sorted(groups.items(), key=lambda kv: -sum(kv[1]))[:top]:
+            print(f"    {name[:58]:<58} {len(secs):7d} {sum(secs):8.1f}")
+
+    table("by play / role", lambda t: f"{t['play'][:36]} / {t['role'] or '-'}")
+    table("by action", lambda t: t["action"])
+    print(f"    slowest headers{'':<43} hosts ran/skipped  s")
+    for t in sorted(timed, key=lambda t: -t["seconds"])[:top]:
+        st = t["statuses"]
+        print(f"    {(t['role'] + ' : ' if t['role'] else '') + t['name']:<58.58} {st.get('ran', 0):4d}/{st.get('skipped', 0):<4d}"
+              f" {t['seconds']:6.2f}")
+    runs, current = [], []
+    for t in timed + [{"statuses": {"ran": 1}}]:
+        if t["statuses"].get("skipped") and not t["statuses"].get("ran"):
+            current.append(t)
+            continue
+        if len(current) >= 3:
+            runs.append(current)
+        current = []
+    skipped = sum(len(r) for r in runs)
+    print(f"    runs of >= 3 headers every host skipped: {len(runs)} runs, {skipped} headers, "
+          f"{sum(t['seconds'] for r in runs for t in r):.1f} s")
+    for r in sorted(runs, key=lambda r: -sum(t["seconds"] for t in r))[:top]:
+        print(f"      {len(r):2d} headers {sum(t['seconds'] for t in r):5.1f} s  {r[0]['role']} : {r[0]['name'][:60]}")
 
 
 if __name__ == "__main__":

@@ -43,12 +43,33 @@ def missing(wanted: Any, facts: Any) -> list[str]:
 
 
 def present(unwanted: Any, facts: Any) -> list[str]:
-    """The unwanted packages still installed; all of them when the facts hold no package list."""
+    """The unwanted packages still installed; all of them when the facts hold no package list.
+
+    When the facts were read for some names only (``packages_scope``), a name outside them counts
+    as installed: the facts cannot tell, so the removal runs.
+    """
     names = _names(unwanted)
     installed = _installed(facts)
     if installed is None:
         return names
-    return [n for n in names if n in installed]
+    scope = _scope(facts)
+    return [n for n in names if n in installed or (scope is not None and n not in scope)]
+
+
+def _scope(facts: Mapping[str, Any]) -> frozenset[str] | None:
+    scope = facts.get("packages_scope")
+    if scope is None:
+        return None
+    if isinstance(scope, (str, Mapping)) or not isinstance(scope, Sequence):
+        raise TypeError(f"ansible_facts['packages_scope'] must be a list of names, got {type(scope).__name__}")
+    return frozenset(scope)
+
+
+def restrict(packages: Mapping[str, Any], names: Any) -> dict[str, Any]:
+    """The facts of `dpkg_facts` with ``names``: the installed packages among them, and the names as
+    ``packages_scope`` (sorted, without repeats)."""
+    wanted = sorted(set(_names(names)))
+    return {"packages": {n: packages[n] for n in wanted if n in packages}, "packages_scope": wanted}
 
 
 # The dpkg-query format parse_dpkg_status reads: status abbreviation, name, version, architecture.

@@ -49,6 +49,27 @@ def unit_name(name):
     return name if name.endswith(_UNIT_TYPES) else name + ".service"
 
 
+def unit_patterns(patterns):
+    # type: (object) -> list
+    """The patterns `systemctl list-unit-files` and `list-units` take for `systemd_facts`' patterns
+    option: names without a unit type get .service (as `systemctl start nginx` does), patterns with
+    `*`, `?` or `[` stay as they are; repeats go. Raises ValueError naming the bad ones."""
+    if isinstance(patterns, (str, bytes, dict)) or not isinstance(patterns, (list, tuple)):
+        raise ValueError("patterns must be a list of unit names or shell-style patterns, got %r" % (patterns,))
+    bad = [p for p in patterns
+           if not isinstance(p, str) or not p.strip() or p.startswith("-") or any(c.isspace() for c in p)]
+    if bad:
+        raise ValueError("patterns must be unit names or shell-style patterns without spaces or a leading '-'; "
+                         "not valid: %s" % ", ".join(repr(p) for p in bad))
+    out = []  # type: list
+    for pattern in patterns:
+        if not any(c in pattern for c in "*?[") and not pattern.endswith(_UNIT_TYPES):
+            pattern += ".service"
+        if pattern not in out:
+            out.append(pattern)
+    return out
+
+
 def _check_wanted(index, item):
     if not isinstance(item, dict) or "name" not in item:
         raise ValueError("wanted unit #%d must be a dict with a name, got %r" % (index, item))

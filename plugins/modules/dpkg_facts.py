@@ -33,7 +33,18 @@ attributes:
     description: Sets host facts.
   platform:
     platforms: debian
-options: {}
+options:
+  names:
+    description:
+      - Read only these packages. The facts then hold the installed ones of them, and
+        C(ansible_facts.packages_scope) lists the names asked for, so that
+        P(lmsops.stack.packages_present#filter) counts a package outside them as present (its
+        task runs) instead of guessing it is absent.
+      - Every task of a run copies each host's facts once, so a smaller fact is cheaper for the
+        whole run; a Debian host has several hundred packages, a role needs a few dozen.
+      - Without it, every installed package is read.
+    type: list
+    elements: str
 notes:
   - The collection's roles skip their apt task when every package they need is in these facts
     (see the P(lmsops.stack.packages_missing#filter) filter).
@@ -42,6 +53,10 @@ notes:
 EXAMPLES = r"""
 - name: Read the installed packages
   lmsops.stack.dpkg_facts:
+
+- name: Read only the packages the play manages
+  lmsops.stack.dpkg_facts:
+    names: [nginx, ufw, telnet]
 
 - name: Install what is missing only
   ansible.builtin.apt:
@@ -60,15 +75,25 @@ ansible_facts:
       returned: always
       type: dict
       sample: {"ufw": [{"name": "ufw", "version": "0.36.2-1", "arch": "all", "source": "apt"}]}
+    packages_scope:
+      description: The names asked for with O(names), sorted; absent when every package was read.
+      returned: when O(names) is given
+      type: list
+      elements: str
+      sample: [nginx, telnet, ufw]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.lmsops.stack.plugins.module_utils._packages import DPKG_QUERY_FORMAT, parse_dpkg_status
+from ansible_collections.lmsops.stack.plugins.module_utils._packages import DPKG_QUERY_FORMAT, parse_dpkg_status, restrict
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec={"names": {"type": "list", "elements": "str"}},
+        supports_check_mode=True,
+    )
+    names = module.params["names"]
     dpkg_query = module.get_bin_path("dpkg-query", required=True)
     rc, stdout, stderr = module.run_command([dpkg_query, "-W", "-f", DPKG_QUERY_FORMAT])
     if rc != 0:
@@ -77,7 +102,10 @@ def main():
         packages = parse_dpkg_status(stdout)
     except ValueError as exc:
         module.fail_json(msg="cannot read the dpkg-query output: %s" % to_native(exc))
-    module.exit_json(changed=False, ansible_facts={"packages": packages})
+    facts = {"packages": packages}
+    if names is not None:
+        facts = restrict(packages, names)
+    module.exit_json(changed=False, ansible_facts=facts)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,43 @@ def test_present(unwanted, facts, expected):
     assert _packages.present(unwanted, facts) == expected
 
 
+SCOPED = {"packages": {"ufw": [{"version": "0.36.2"}]}, "packages_scope": ["ufw", "telnet"]}
+
+
+@pytest.mark.parametrize(
+    ("func", "names", "expected"),
+    [
+        # Read and absent: known absent. Not read: unknown, so the removal runs.
+        (_packages.present, ["telnet", "rsh-client", "ufw"], ["rsh-client", "ufw"]),
+        (_packages.present, ["telnet"], []),
+        # For installing, a package outside the scope is missing either way.
+        (_packages.missing, ["ufw", "telnet", "sudo"], ["telnet", "sudo"]),
+    ],
+)
+def test_scoped_facts(func, names, expected):
+    assert func(names, SCOPED) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["ufw", "telnet", "ufw"], {"packages": {"ufw": FACTS["packages"]["ufw"]}, "packages_scope": ["telnet", "ufw"]}),
+        ([], {"packages": {}, "packages_scope": []}),
+    ],
+)
+def test_restrict(names, expected):
+    assert _packages.restrict(FACTS["packages"], names) == expected
+
+
+@pytest.mark.parametrize(
+    ("scope", "match"),
+    [("ufw", "list of names"), ({"ufw": 1}, "list of names"), (3, "list of names")],
+)
+def test_bad_scope(scope, match):
+    with pytest.raises(TypeError, match=match):
+        _packages.present(["ufw"], {"packages": {}, "packages_scope": scope})
+
+
 @pytest.mark.parametrize(
     ("wanted", "facts", "error", "match"),
     [

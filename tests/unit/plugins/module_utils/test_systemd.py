@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.lmsops.stack.plugins.module_utils._systemd import parse_units, units_to_change
+from ansible_collections.lmsops.stack.plugins.module_utils._systemd import parse_units, unit_patterns, units_to_change
 
 UNIT_FILES = """\
 auditd.service                         masked   enabled
@@ -96,3 +96,32 @@ def test_bad_input(wanted, facts, error, match):
 def test_parse_units_not_text(bad):
     with pytest.raises(TypeError, match="must be text"):
         parse_units(bad, "")
+
+
+@pytest.mark.parametrize(
+    ("patterns", "expected"),
+    [
+        (["nginx", "ssh.socket", "lmsops-backup-*", "php*-fpm.service", "nginx.service"],
+         ["nginx.service", "ssh.socket", "lmsops-backup-*", "php*-fpm.service"]),
+        (["getty@tty[12]"], ["getty@tty[12]"]),
+        ((), []),
+    ],
+)
+def test_unit_patterns(patterns, expected):
+    assert unit_patterns(patterns) == expected
+
+
+@pytest.mark.parametrize(
+    ("patterns", "match"),
+    [
+        ("nginx", "must be a list"),
+        (None, "must be a list"),
+        (["nginx", "two words"], "not valid: 'two words'"),
+        (["--all"], "not valid: '--all'"),
+        ([""], "not valid"),
+        ([3], "not valid: 3"),
+    ],
+)
+def test_unit_patterns_bad(patterns, match):
+    with pytest.raises(ValueError, match=match):
+        unit_patterns(patterns)

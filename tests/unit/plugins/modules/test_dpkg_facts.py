@@ -8,10 +8,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lmsops.stack.plugins.modules import dpkg_facts
 
 
-def run_with(run_module, rc, out, err=""):
+def run_with(run_module, rc, out, err="", **args):
     with mock.patch.object(AnsibleModule, "get_bin_path", return_value="/usr/bin/dpkg-query"), \
             mock.patch.object(AnsibleModule, "run_command", return_value=(rc, out, err)) as called:
-        result = run_module(dpkg_facts.main, {"_ansible_check_mode": True})
+        result = run_module(dpkg_facts.main, {"_ansible_check_mode": True, **args})
     return result, called
 
 
@@ -33,3 +33,17 @@ def test_dpkg_query_failure(run_module):
 def test_unreadable_output(run_module):
     result, unused_call = run_with(run_module, 0, "garbage without tabs\n")
     assert result["failed"] and "cannot read the dpkg-query output" in result["msg"]
+
+
+def test_names_read_only_those(run_module):
+    result, unused_call = run_with(run_module, 0, "ii \tufw\t0.36.2-1\tall\nii \tsudo\t1.9\tamd64\n",
+                                   names=["ufw", "telnet"])
+    assert result["ansible_facts"] == {
+        "packages": {"ufw": [{"name": "ufw", "version": "0.36.2-1", "arch": "all", "source": "apt"}]},
+        "packages_scope": ["telnet", "ufw"],
+    }
+
+
+def test_without_names_no_scope(run_module):
+    result, unused_call = run_with(run_module, 0, "ii \tufw\t0.36.2-1\tall\n")
+    assert "packages_scope" not in result["ansible_facts"]
