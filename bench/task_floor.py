@@ -160,12 +160,12 @@ def breakdown(timed: list[dict], top: int = 12) -> None:
         for name, secs in sorted(groups.items(), key=lambda kv: -sum(kv[1]))[:top]:
             print(f"    {name[:58]:<58} {len(secs):7d} {sum(secs):8.1f}")
 
-    table("by play / role", lambda t: f"{t['play'][:36]} / {t['role'] or '-'}")
+    table("by play / role", lambda t: f"{t['play'][:30]} / {t['role'].split('.')[-1] or '-'}")
     table("by action", lambda t: t["action"])
     print(f"    slowest headers{'':<43} hosts ran/skipped  s")
     for t in sorted(timed, key=lambda t: -t["seconds"])[:top]:
         st = t["statuses"]
-        print(f"    {(t['role'] + ' : ' if t['role'] else '') + t['name']:<58.58} {st.get('ran', 0):4d}/{st.get('skipped', 0):<4d}"
+        print(f"    {(t['role'].split('.')[-1] + ' : ' if t['role'] else '') + t['name']:<58.58} {st.get('ran', 0):4d}/{st.get('skipped', 0):<4d}"
               f" {t['seconds']:6.2f}")
     runs, current = [], []
     for t in timed + [{"statuses": {"ran": 1}}]:
@@ -179,7 +179,7 @@ def breakdown(timed: list[dict], top: int = 12) -> None:
     print(f"    runs of >= 3 headers every host skipped: {len(runs)} runs, {skipped} headers, "
           f"{sum(t['seconds'] for r in runs for t in r):.1f} s")
     for r in sorted(runs, key=lambda r: -sum(t["seconds"] for t in r))[:top]:
-        print(f"      {len(r):2d} headers {sum(t['seconds'] for t in r):5.1f} s  {r[0]['role']} : {r[0]['name'][:60]}")
+        print(f"      {len(r):2d} headers {sum(t['seconds'] for t in r):5.1f} s  {r[0]['role'].split('.')[-1]} : {r[0]['name'][:60]}")
 
 
 if __name__ == "__main__":

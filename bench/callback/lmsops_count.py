@@ -40,7 +40,7 @@ class CallbackModule(CallbackBase):
         self._close()
         self.headers += 1
         role = task._role.get_name() if task._role else ""
-        self.timed.append({"play": self.play, "role": role, "name": task.get_name(), "action": task.action,
+        self.timed.append({"play": self.play, "role": role, "name": task.name or task.action, "action": task.action,
                            "statuses": collections.Counter(), "start": time.monotonic()})
 
     def v2_playbook_on_play_start(self, play):
