@@ -33,6 +33,15 @@ attributes:
   platform:
     platforms: posix
 options:
+  stat:
+    description:
+      - Paths the module only looks at, after applying O(files), and reports in RV(stat) (whether
+        each exists and is a directory). A role that needs to know whether something exists on the
+        host (to run a command only when it does not, say) learns it from the module run it makes
+        anyway, instead of running another module.
+    type: list
+    elements: path
+    default: []
   files:
     description: The files, directories and settings to manage, applied in the order given.
     type: list
@@ -128,6 +137,14 @@ EXAMPLES = r"""
         owner: www-data
         group: adm
         mode: "0640"
+    stat: [/var/lib/myapp/store]
+  register: myapp_files
+
+- name: Initialise the store when it does not exist
+  ansible.builtin.command:
+    argv: [myapp, init, /var/lib/myapp/store]
+    creates: /var/lib/myapp/store
+  when: not myapp_files.stat['/var/lib/myapp/store'].exists
 """
 
 RETURN = r"""
@@ -146,6 +163,11 @@ files:
     changed:
       description: Whether the item was (or in check mode would be) changed.
       type: bool
+stat:
+  description: For each path of O(stat), whether it exists and whether it is a directory (symbolic links followed).
+  returned: always
+  type: dict
+  sample: {"/var/lib/myapp/store": {"exists": true, "isdir": true}}
 changed_files:
   description: The paths that were (or would be) changed.
   returned: always
@@ -316,6 +338,7 @@ def build_module():
                 mode=dict(type="str"),
                 validate=dict(type="str"),
             )),
+            stat=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -339,7 +362,9 @@ def main():
     for item in module.params["files"]:
         results.append({"dest": item["dest"], "state": item["state"], "changed": bool(runner.apply(item))})
     changed_files = [r["dest"] for r in results if r["changed"]]
-    result = {"changed": bool(changed_files), "files": results, "changed_files": changed_files}
+    result = {"changed": bool(changed_files), "files": results, "changed_files": changed_files,
+              "stat": dict((path, {"exists": os.path.exists(path), "isdir": os.path.isdir(path)})
+                           for path in module.params["stat"])}
     if module._diff:
         result["diff"] = runner.diffs
     module.exit_json(**result)

@@ -15,8 +15,8 @@ def mode_of(path):
 
 @pytest.fixture
 def run(run_module):
-    def go(files, check=False, diff=False):
-        args = {"files": files, "_ansible_check_mode": check, "_ansible_diff": diff}
+    def go(files, check=False, diff=False, **extra):
+        args = {"files": files, "_ansible_check_mode": check, "_ansible_diff": diff, **extra}
         return run_module(config_files.main, args)
     return go
 
@@ -177,3 +177,18 @@ def test_secret_content_is_written_but_never_shown(run, tmp_path):
 def test_bad_items(run, item, match):
     result = run([item])
     assert result["failed"] and match in result["msg"]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_stat_reports_paths_after_the_files(run, tmp_path, check):
+    made, store, gone = tmp_path / "made", tmp_path / "store", tmp_path / "gone"
+    store.write_text("x")
+    result = run([{"dest": str(made), "state": "directory", "mode": "0755"}], check=check,
+                 stat=[str(made), str(store), str(gone)])
+    assert result["stat"] == {
+        # In check mode the directory is only made on paper: the report says what is there.
+        str(made): {"exists": not check, "isdir": not check},
+        str(store): {"exists": True, "isdir": False},
+        str(gone): {"exists": False, "isdir": False},
+    }
+    assert run([], stat=[])["stat"] == {}
