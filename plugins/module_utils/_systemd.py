@@ -63,8 +63,8 @@ def unit_patterns(patterns):
                          "not valid: %s" % ", ".join(repr(p) for p in bad))
     out = []  # type: list
     for pattern in patterns:
-        if not any(c in pattern for c in "*?[") and not pattern.endswith(_UNIT_TYPES):
-            pattern += ".service"
+        if not any(c in pattern for c in "*?["):
+            pattern = unit_name(pattern)
         if pattern not in out:
             out.append(pattern)
     return out
